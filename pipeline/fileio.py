@@ -1,0 +1,92 @@
+"""Atomic output files: written to a temporary file beside the target, fsynced, then renamed into place.
+
+A crash at any moment leaves either the previous file or the new one, never a truncated file that DVC
+would cache as valid. Disk-full and permission errors become a NetpipeError naming the path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from .errors import NetpipeError
+
+
+class OutputError(NetpipeError):
+    """An output could not be written (disk full, read-only or unwritable directory)."""
+
+
+def _describe(exc: OSError, path: Path) -> str:
+    if exc.errno == errno.ENOSPC:
+        why = "no space left on device"
+    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        why = "permission denied (directory not writable)"
+    else:
+        why = exc.strerror or str(exc)
+    return f"cannot write {path}: {why}; the previous file, if any, is left unchanged"
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path in the target's directory; on success it is renamed onto `path`.
+
+    Use it for writers that want a file name (torch.save, onnx export, matplotlib savefig).
+    """
+    path = Path(path)
+    tmp: Path | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or path.suffix or ".tmp", dir=path.parent)
+        os.close(fd)
+        tmp = Path(name)
+        yield tmp
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        tmp = None
+        with contextlib.suppress(OSError):  # make the rename itself durable
+            dfd = os.open(path.parent, os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+    except OSError as exc:
+        raise OutputError(_describe(exc, path)) from exc
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def write_with(path: str | os.PathLike, writer: Callable[[Path], None], suffix: str | None = None) -> None:
+    """Call `writer(tmp_path)` and move the result onto `path` atomically."""
+    with atomic_path(path, suffix=suffix) as tmp:
+        writer(tmp)
+
+
+def read_json(path: str | os.PathLike, what: str = "file") -> Any:
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise NetpipeError(f"{what} {path} not found") from None
+    except (OSError, ValueError) as exc:
+        raise NetpipeError(f"{what} {path} is unreadable or not valid JSON: {exc}") from None

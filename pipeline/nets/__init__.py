@@ -1,0 +1,81 @@
+"""One registry of networks by name (timm-style): adding a network is one decorated builder function.
+
+A builder takes `num_classes`, `in_channels` and its own keyword options (the `options:` of a variant in
+params.yaml) and returns an `nn.Module` whose forward gives logits in eval mode; in train mode a network
+with auxiliary classifiers returns `(logits, aux1, aux2, ...)`.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from ..errors import ParamsError
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    builder: Callable[..., nn.Module]
+    doc: str  # the seed document it reproduces
+    input_size: int  # the input resolution it was designed for
+    in_channels: int
+    reported_params: int | None = None  # parameter count stated by the seed document, if the architecture fixes it
+    options: dict[str, Any] = field(default_factory=dict)  # option -> default
+
+
+_REGISTRY: dict[str, Entry] = {}
+
+
+def register(*, doc: str, input_size: int, in_channels: int = 3, reported_params: int | None = None):
+    def deco(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        sig = inspect.signature(fn)
+        opts = {k: p.default for k, p in sig.parameters.items() if k not in ("num_classes", "in_channels")}
+        _REGISTRY[fn.__name__] = Entry(fn.__name__, fn, doc, input_size, in_channels, reported_params, opts)
+        return fn
+
+    return deco
+
+
+def names() -> list[str]:
+    _load()
+    return sorted(_REGISTRY)
+
+
+def entry(arch: str) -> Entry:
+    _load()
+    if arch not in _REGISTRY:
+        raise ParamsError(f"unknown arch '{arch}'; allowed: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[arch]
+
+
+def create(arch: str, num_classes: int = 10, in_channels: int | None = None, where: str = "options", **options: Any) -> nn.Module:
+    """Build `arch` with `options`; an unknown option or a bad value raises ParamsError naming `where`."""
+    e = entry(arch)
+    unknown = sorted(set(options) - set(e.options))
+    if unknown:
+        raise ParamsError(f"{where}.{unknown[0]}: unknown option for {arch}; allowed: {', '.join(e.options) or '(none)'}")
+    try:
+        return e.builder(num_classes=num_classes, in_channels=in_channels or e.in_channels, **options)
+    except (ValueError, TypeError) as exc:
+        raise ParamsError(f"{where}: {exc}") from None
+
+
+def count_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def param_count(arch: str, num_classes: int = 10, in_channels: int | None = None, **options: Any) -> int:
+    """Parameter count without allocating the weights (built on the meta device)."""
+    with torch.device("meta"):
+        return count_params(create(arch, num_classes, in_channels, **options))
+
+
+def _load() -> None:
+    if _REGISTRY:
+        return
+    from . import alexnet_cifar, alexnet_keras, alexnet_mnist, alexnet_torchvision, googlenet  # noqa: F401  (registers)

@@ -1,0 +1,346 @@
+"""Typed params: every knob of the pipeline, validated when a command starts.
+
+`load(path)` returns a `Params` or raises `ParamsError` with one line naming the key and what is allowed.
+Only pydantic and yaml are imported here, so the CLI stays fast.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import ParamsError
+
+KNOWN_FORMATS = {"cifar10": {"channels": 3, "image_size": 32}, "mnist": {"channels": 1, "image_size": 28}}
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True, frozen=False)
+
+
+class DatasetParams(Strict):
+    """One dataset: where it comes from, how it is split and normalised."""
+
+    source: Literal["download", "local", "folder"] = "download"
+    format: Optional[Literal["cifar10", "mnist"]] = None  # for download/local; defaults to the dataset's name
+    path: Optional[str] = None  # local: official files (dir or archive); folder: image folder or .tar.gz; download: cache dir
+    md5: Optional[str] = None  # folder source: optional checksum of the .tar.gz
+    channels: Literal[1, 3] = 3  # folder source: 3 = RGB, 1 = grayscale
+    val_size: int = Field(5000, ge=0)
+    mean: list[float] = Field(default_factory=lambda: [0.4914, 0.4822, 0.4465])
+    std: list[float] = Field(default_factory=lambda: [0.2023, 0.1994, 0.2010])
+    on_bad_image: Literal["error", "skip"] = "error"  # folder source: fail naming the file, or skip and count
+
+    @field_validator("std")
+    @classmethod
+    def _std_positive(cls, v: list[float]) -> list[float]:
+        if any(s <= 0 for s in v):
+            raise ValueError("every std must be > 0")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "DatasetParams":
+        if self.source in ("local", "folder") and not self.path:
+            raise ValueError(f"source '{self.source}' needs 'path' (a file or directory)")
+        if len(self.mean) != len(self.std):
+            raise ValueError("mean and std must have the same length")
+        return self
+
+
+class OptimizerParams(Strict):
+    name: Literal["sgd", "nesterov", "adam", "adamw"] = "sgd"
+    lr: float = Field(0.01, gt=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = Field(0.0, ge=0)
+
+
+class ScheduleParams(Strict):
+    """Learning rate as a function of the (fractional) epoch; stepped every iteration."""
+
+    name: Literal["constant", "step", "multistep", "exponential", "cosine"] = "constant"
+    warmup_epochs: float = Field(0.0, ge=0)
+    warmup_start: float = Field(0.1, gt=0, le=1)  # warm-up starts at lr * warmup_start
+    step_size: float = Field(30, gt=0)  # step: epochs between decays
+    milestones: list[float] = Field(default_factory=list)  # multistep: epochs where lr *= gamma
+    gamma: float = Field(0.1, gt=0, le=1)  # step/multistep factor; exponential: factor per epoch
+    min_lr: float = Field(0.0, ge=0)  # cosine floor
+
+
+class AugmentParams(Strict):
+    """Training augmentation, applied per image on whole batches (on the GPU when there is one):
+    resize (optional) -> pad -> random crop -> random horizontal flip -> resize to the net's input_size."""
+
+    enabled: bool = True
+    resize: Optional[int] = Field(None, gt=0)  # resize the image first, e.g. 256 for AlexNet's 224 crops
+    crop_padding: int = Field(4, ge=0)  # pixels of padding on each side before the random crop
+    padding_mode: Literal["constant", "reflect", "replicate"] = "reflect"
+    crop: Optional[int] = Field(None, gt=0)  # random crop size (default: the image size before padding)
+    flip: bool = True
+
+
+class TrainParams(Strict):
+    epochs: int = Field(..., gt=0)
+    batch_size: int = Field(128, gt=0)
+    optimizer: OptimizerParams = Field(default_factory=OptimizerParams)
+    schedule: ScheduleParams = Field(default_factory=ScheduleParams)
+    augment: AugmentParams = Field(default_factory=AugmentParams)
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
+    aux_weight: float = Field(0.3, ge=0)  # loss weight of auxiliary classifiers, when the net has them
+    grad_clip: Optional[float] = Field(None, gt=0)
+    max_steps_per_epoch: Optional[int] = Field(None, gt=0)  # quick runs: cap the steps of each epoch
+    amp: bool = True  # bf16 autocast on CUDA
+    channels_last: bool = True  # on CUDA
+    compile: bool = False  # torch.compile the model (CUDA)
+    eval_batch_size: int = Field(500, gt=0)
+    log_every: int = Field(50, gt=0)  # steps between progress updates (each is one host sync)
+    deterministic: bool = False  # torch.use_deterministic_algorithms (bitwise-repeatable runs on CPU)
+
+
+class EvalParams(Strict):
+    """How test images are cut for single-crop and multi-crop testing (crops are resized to input_size)."""
+
+    resize: Optional[int] = Field(None, gt=0)  # resize the image first (shorter side), e.g. 256 for 224 crops
+    pad: int = Field(0, ge=0)  # then pad each side, e.g. 4 for 32x32 crops out of 40x40
+    padding_mode: Literal["constant", "reflect", "replicate"] = "reflect"
+    crop: int = Field(..., gt=0)  # crop size
+    flips: bool = True  # 10-crop (True) or 5-crop (False, e.g. MNIST: a flipped digit is another symbol)
+    batch_size: int = Field(250, gt=0)
+
+
+class Normalize(Strict):
+    mean: list[float]
+    std: list[float]
+
+
+class NetParams(Strict):
+    arch: str  # a name in the network registry (pipeline/nets)
+    options: dict[str, Any] = Field(default_factory=dict)  # keyword arguments of the registered builder
+    input_size: int = Field(..., gt=0)  # the network's input resolution; images are resized to it
+    normalize: Optional[Normalize] = None  # overrides the dataset's mean/std
+    seed_reference: Optional[dict[str, Any]] = None  # what the seed document reports (figure, source)
+    train: TrainParams
+    eval: EvalParams
+
+
+class QuickParams(Strict):
+    """The quick check: a short run of every stage (CPU-friendly), switched on with enabled: true."""
+
+    enabled: bool = False
+    epochs: int = Field(1, gt=0)
+    max_steps_per_epoch: int = Field(5, gt=0)
+    eval_samples: int = Field(500, gt=0)  # test/validation images used by evaluate/export in quick mode
+    bench_batch_sizes: list[int] = Field(default_factory=lambda: [1, 8])
+    bench_iterations: int = Field(5, gt=0)
+
+
+class ExportParams(Strict):
+    opset: int = Field(18, ge=7, le=23)
+    dynamic_batch: bool = True
+    dynamo: bool = False  # False: the TorchScript exporter; True: torch.export-based exporter (needs onnxscript)
+    tolerance: float = Field(1e-4, gt=0)  # max abs diff of fp32 logits, onnxruntime vs PyTorch
+    parity_samples: int = Field(64, gt=0)  # real test images (plus as many random inputs) for the parity check
+    fp16_tolerance: float = Field(5e-2, gt=0)
+
+
+class BenchParams(Strict):
+    batch_sizes: list[int] = Field(default_factory=lambda: [1, 8, 64, 256])
+    warmup: int = Field(10, ge=0)
+    iterations: int = Field(100, gt=0)
+    min_seconds: float = Field(0.0, ge=0)  # keep timing past `iterations` until this much time has passed
+    backends: list[Literal["ort_cuda", "ort_cpu", "torch_eager", "torch_compile", "torch_cuda_graph"]] = Field(
+        default_factory=lambda: ["ort_cuda", "ort_cpu", "torch_eager", "torch_compile", "torch_cuda_graph"]
+    )
+    precisions: list[Literal["fp32", "fp16", "bf16"]] = Field(default_factory=lambda: ["fp32"])
+    cpu_threads: Optional[int] = Field(None, gt=0)
+
+    @field_validator("batch_sizes")
+    @classmethod
+    def _positive(cls, v: list[int]) -> list[int]:
+        if not v or any(b <= 0 for b in v):
+            raise ValueError("batch sizes must be a non-empty list of positive integers")
+        return v
+
+
+class Params(Strict):
+    seed: int = 0
+    quick: QuickParams = Field(default_factory=QuickParams)
+    data: dict[str, DatasetParams]
+    variants: dict[str, str]  # the variants the pipeline builds, each with the dataset it trains on
+    nets: dict[str, NetParams]
+    export: ExportParams = Field(default_factory=ExportParams)
+    bench: BenchParams = Field(default_factory=BenchParams)
+
+    @model_validator(mode="after")
+    def _cross(self) -> "Params":
+        for name, dataset in self.variants.items():
+            if name not in self.nets:
+                raise _CrossError(["variants", name], f"unknown variant; defined in nets: {', '.join(self.nets)}")
+            if dataset not in self.data:
+                raise _CrossError(["variants", name], f"unknown dataset '{dataset}'; defined in data: {', '.join(self.data)}")
+        for name, ds in self.data.items():
+            fmt = ds.format or name
+            if ds.source != "folder" and fmt not in KNOWN_FORMATS:
+                raise _CrossError(
+                    ["data", name, "format"],
+                    f"source '{ds.source}' needs a known format ({', '.join(KNOWN_FORMATS)}); use source 'folder' for your own images",
+                )
+        for name, dataset in self.variants.items():
+            net, ds = self.nets[name], self.data[dataset]
+            size = self.native_size(dataset)
+            if size is not None:
+                aug = net.train.augment
+                aavail = (aug.resize or size) + 2 * aug.crop_padding
+                if aug.crop and aug.crop > aavail:
+                    raise _CrossError(
+                        ["nets", name, "train", "augment", "crop"],
+                        f"crop {aug.crop} is larger than the image ({aavail}x{aavail} after resize/pad); allowed: at most {aavail}",
+                    )
+                avail = (net.eval.resize or size) + 2 * net.eval.pad
+                if net.eval.crop > avail:
+                    raise _CrossError(
+                        ["nets", name, "eval", "crop"],
+                        f"crop {net.eval.crop} is larger than the image ({avail}x{avail} after resize/pad); allowed: at most {avail}",
+                    )
+            chans = self.channels(dataset)
+            norm = net.normalize or ds
+            if len(norm.mean) != chans:
+                raise _CrossError(["nets", name, "normalize"] if net.normalize else ["data", dataset, "mean"],
+                                  f"{len(norm.mean)} mean/std values for {chans}-channel images")
+        return self
+
+    # ---- derived facts -------------------------------------------------------------------------------------
+    def dataset_format(self, dataset: str) -> str:
+        ds = self.data[dataset]
+        return "folder" if ds.source == "folder" else (ds.format or dataset)
+
+    def channels(self, dataset: str) -> int:
+        fmt = self.dataset_format(dataset)
+        return KNOWN_FORMATS[fmt]["channels"] if fmt in KNOWN_FORMATS else self.data[dataset].channels
+
+    def native_size(self, dataset: str) -> Optional[int]:
+        fmt = self.dataset_format(dataset)
+        return KNOWN_FORMATS[fmt]["image_size"] if fmt in KNOWN_FORMATS else None
+
+    def variant(self, name: str) -> NetParams:
+        """The effective recipe of a variant: its nets entry, shortened when the quick check is on."""
+        if name not in self.nets:
+            raise ParamsError(f"unknown variant '{name}'; allowed: {', '.join(self.nets) or '(none defined in nets)'}")
+        net = self.nets[name]
+        if self.quick.enabled:
+            train = net.train.model_copy(update={
+                "epochs": min(net.train.epochs, self.quick.epochs),
+                "max_steps_per_epoch": min(net.train.max_steps_per_epoch or 10**9, self.quick.max_steps_per_epoch),
+            })
+            net = net.model_copy(update={"train": train})
+        return net
+
+    def dataset_of(self, name: str) -> str:
+        if name not in self.variants:
+            raise ParamsError(
+                f"variant '{name}' is not in params 'variants'; allowed: {', '.join(self.variants) or '(none)'}"
+            )
+        return self.variants[name]
+
+    def normalization(self, name: str) -> tuple[list[float], list[float]]:
+        net, ds = self.nets[name], self.data[self.dataset_of(name)]
+        src = net.normalize or ds
+        return list(src.mean), list(src.std)
+
+    def variant_hash(self, name: str) -> str:
+        """Hash of everything that determines a variant's training result (for resume and ONNX metadata)."""
+        blob = {
+            "seed": self.seed,
+            "net": self.variant(name).model_dump(mode="json"),
+            "dataset": self.data[self.dataset_of(name)].model_dump(mode="json"),
+        }
+        return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class _CrossError(ValueError):
+    def __init__(self, loc: list[str], msg: str):
+        super().__init__(msg)
+        self.loc = loc
+        self.msg = msg
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple) -> Optional[list[str]]:
+    """Walk `loc` down the schema and return the fields allowed where an unknown key was found."""
+    cur: Any = model
+    for part in loc[:-1]:
+        if isinstance(cur, type) and issubclass(cur, BaseModel):
+            field = cur.model_fields.get(str(part))
+            if field is None:
+                return None
+            cur = field.annotation
+        else:
+            # dict[str, Model] or Optional[Model]: step into the value type
+            args = [a for a in getattr(cur, "__args__", ()) if a is not type(None)]
+            cur = args[-1] if args else None
+            if isinstance(cur, type) and issubclass(cur, BaseModel) and isinstance(part, str) and part in cur.model_fields:
+                cur = cur.model_fields[part].annotation
+        while not (isinstance(cur, type) and issubclass(cur, BaseModel)):
+            args = [a for a in getattr(cur, "__args__", ()) if a is not type(None)]
+            if not args:
+                return None
+            cur = args[-1]
+            if isinstance(loc[-1], str):
+                break
+    if isinstance(cur, type) and issubclass(cur, BaseModel):
+        return list(cur.model_fields)
+    return None
+
+
+def _format_error(exc: ValidationError, source: str) -> str:
+    err = exc.errors(include_url=False)[0]
+    loc = tuple(err.get("loc", ()))
+    ctx_err = (err.get("ctx") or {}).get("error")
+    if isinstance(ctx_err, _CrossError):
+        return f"{source}: {'.'.join(map(str, ctx_err.loc))}: {ctx_err.msg}"
+    key = ".".join(str(p) for p in loc) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        allowed = _allowed_keys(Params, loc)
+        hint = f"; allowed: {', '.join(allowed)}" if allowed else ""
+        return f"{source}: {key}: unknown key{hint}"
+    if err["type"] == "missing":
+        return f"{source}: {key}: required key is missing"
+    msg = err["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    got = err.get("input")
+    shown = "" if isinstance(got, (dict, list)) or got is None else f" (got {got!r})"
+    return f"{source}: {key}: {msg}{shown}"
+
+
+def parse(raw: Any, source: str = "params.yaml") -> Params:
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{source}: expected a mapping of keys at the top level, got {type(raw).__name__}")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        raise ParamsError(_format_error(exc, source)) from None
+
+
+def load(path: str | Path = "params.yaml") -> Params:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ParamsError(f"{path}: not found (run netpipe from the project root, or pass --params)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ParamsError(f"{path}: cannot read: {exc}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ParamsError(f"{path}: invalid YAML{where}: {problem}") from None
+    except RecursionError:
+        raise ParamsError(f"{path}: invalid YAML: nested too deeply") from None
+    return parse(raw, str(path))

@@ -1,0 +1,58 @@
+"""Where every stage reads and writes (relative to the project root, as dvc.yaml declares them)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+DATA = Path("data")
+RAW = DATA / "raw"
+PREPARED = DATA / "prepared"
+MODELS = Path("models")
+ARTIFACTS = Path("artifacts")
+
+
+def prepared(dataset: str) -> Path:
+    return PREPARED / f"{dataset}.npz"
+
+
+def checkpoint(variant: str) -> Path:
+    """Best checkpoint by validation accuracy (DVC output)."""
+    return MODELS / f"{variant}.pt"
+
+
+def last_checkpoint(variant: str) -> Path:
+    """Last completed epoch, for resuming (not a DVC output: it survives an interrupted `dvc repro`)."""
+    return MODELS / "resume" / f"{variant}.pt"
+
+
+def onnx(variant: str, fp16: bool = False) -> Path:
+    return MODELS / (f"{variant}.fp16.onnx" if fp16 else f"{variant}.onnx")
+
+
+def train_log(variant: str) -> Path:
+    """Per-epoch curves (dvc plots)."""
+    return ARTIFACTS / "train" / f"{variant}.csv"
+
+
+def train_summary(variant: str) -> Path:
+    return ARTIFACTS / "train" / f"{variant}.json"
+
+
+def metrics(variant: str) -> Path:
+    return ARTIFACTS / "metrics" / f"{variant}.json"
+
+
+def export_report(variant: str) -> Path:
+    return ARTIFACTS / "export" / f"{variant}.json"
+
+
+def bench(variant: str) -> Path:
+    return ARTIFACTS / "bench" / f"{variant}.json"
+
+
+def plots() -> Path:
+    return ARTIFACTS / "plots"
+
+
+REPORT = ARTIFACTS / "report.md"
+SUMMARY = ARTIFACTS / "summary.json"

@@ -1,0 +1,399 @@
+"""`netpipe train VARIANT`: a flat training loop you can read top to bottom.
+
+- The whole prepared dataset sits on the device as uint8; augmentation runs on whole batches there.
+- bf16 autocast and channels-last on CUDA; `torch.compile` when params say so.
+- No host sync inside the step: losses stay on the device and are checked (NaN/inf) every `log_every` steps.
+- Every epoch is a pure function of (seed, epoch): the data order, the augmentation and dropout draws come
+  from generators seeded per epoch, so a run resumed from a checkpoint ends exactly where an uninterrupted
+  one does. SIGINT/SIGTERM write a mid-epoch checkpoint (with the generators' states) before exiting.
+- Outputs: models/VARIANT.pt (best by validation accuracy), models/resume/VARIANT.pt (last state),
+  artifacts/train/VARIANT.csv (per-epoch curves for `dvc plots`), artifacts/train/VARIANT.json (summary).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import platform
+import signal
+import sys
+import time
+from contextlib import nullcontext
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from . import fileio, nets, paths, transforms
+from .data import load_prepared
+from .errors import NetpipeError, TrainingDiverged
+from .params import NetParams, Params, ScheduleParams
+
+CHECKPOINT_FORMAT = "netpipe-checkpoint-1"
+CURVE_FIELDS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds"]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# building blocks (shared with evaluate/export/bench)
+# ---------------------------------------------------------------------------------------------------------
+def device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def device_name(dev: torch.device) -> str:
+    if dev.type == "cuda":
+        return torch.cuda.get_device_name(dev)
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def build_model(p: Params, variant: str, num_classes: int) -> nn.Module:
+    net = p.variant(variant)
+    return nets.create(
+        net.arch, num_classes=num_classes, in_channels=p.channels(p.dataset_of(variant)),
+        where=f"nets.{variant}.options", **net.options,
+    )
+
+
+def lr_factor(s: ScheduleParams, epoch: float, total_epochs: int, base_lr: float) -> float:
+    """Learning-rate multiplier at a fractional epoch (warm-up times the schedule)."""
+    warm = 1.0
+    if s.warmup_epochs and epoch < s.warmup_epochs:
+        warm = s.warmup_start + (1.0 - s.warmup_start) * epoch / s.warmup_epochs
+    if s.name == "constant":
+        f = 1.0
+    elif s.name == "step":
+        f = s.gamma ** math.floor(epoch / s.step_size)
+    elif s.name == "multistep":
+        f = s.gamma ** sum(epoch >= m for m in s.milestones)
+    elif s.name == "exponential":
+        f = s.gamma ** epoch
+    else:  # cosine to min_lr over the run
+        floor = s.min_lr / base_lr
+        f = floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * min(epoch / total_epochs, 1.0)))
+    return warm * f
+
+
+def make_optimizer(model: nn.Module, net: NetParams) -> torch.optim.Optimizer:
+    o = net.train.optimizer
+    if o.name in ("sgd", "nesterov"):
+        return torch.optim.SGD(model.parameters(), lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay,
+                               nesterov=o.name == "nesterov")
+    cls = torch.optim.Adam if o.name == "adam" else torch.optim.AdamW
+    return cls(model.parameters(), lr=o.lr, betas=o.betas, weight_decay=o.weight_decay)
+
+
+def norm_tensors(p: Params, variant: str, dev: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    mean, std = p.normalization(variant)
+    return torch.tensor(mean, device=dev), torch.tensor(std, device=dev)
+
+
+def autocast(dev: torch.device, enabled: bool):
+    if dev.type == "cuda" and enabled:
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return nullcontext()
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    return (seed * 1_000_003 + epoch * 7919) % (2**63 - 1)
+
+
+def save(path, obj: dict) -> None:
+    fileio.write_with(path, lambda tmp: torch.save(obj, tmp))
+
+
+def load_checkpoint(path, what: str = "checkpoint") -> dict:
+    """Load a netpipe checkpoint safely (weights_only: no code runs); a corrupt file is reported by name."""
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise NetpipeError(f"{what} {path} not found (run `netpipe train` or `dvc repro` first)") from None
+    except Exception as exc:  # truncated zip, pickle refused by weights_only, ...
+        raise NetpipeError(f"{what} {path} is corrupt or not a netpipe checkpoint ({type(exc).__name__}: "
+                           f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+    if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
+        raise NetpipeError(f"{what} {path} is not a netpipe checkpoint (format {CHECKPOINT_FORMAT})")
+    return ck
+
+
+def load_model(p: Params, variant: str, dev: torch.device | None = None) -> tuple[nn.Module, dict]:
+    """The best checkpoint of VARIANT, built and in eval mode."""
+    ck = load_checkpoint(paths.checkpoint(variant))
+    model = build_model(p, variant, ck["num_classes"])
+    model.load_state_dict(ck["model"])
+    model.eval()
+    if dev is not None:
+        model.to(dev)
+    return model, ck
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, x_u8: torch.Tensor, view, batch_size: int, mean, std,
+                   dev: torch.device, amp: bool = False) -> torch.Tensor:
+    """Logits (fp32, on CPU) for uint8 images, batch by batch; `view(batch)` cuts the crop(s) to feed."""
+    out = []
+    for i in range(0, len(x_u8), batch_size):
+        xb = view(x_u8[i:i + batch_size].to(dev, non_blocking=True))
+        with autocast(dev, amp):
+            out.append(model(transforms.normalize(xb, mean, std).contiguous()).float())
+    return torch.cat(out).cpu() if out else torch.empty(0)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the loop
+# ---------------------------------------------------------------------------------------------------------
+class _Stop:
+    """SIGINT/SIGTERM set a flag; the loop checkpoints at the next step boundary and exits."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> "_Stop":
+        for s in (signal.SIGINT, signal.SIGTERM):
+            self._old[s] = signal.signal(s, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        if self.signum is not None:  # second signal: stop now
+            raise KeyboardInterrupt
+        self.signum = signum
+
+    def __exit__(self, *exc) -> None:
+        for s, h in self._old.items():
+            signal.signal(s, h)
+
+
+def _write_curves(variant: str, history: list[dict]) -> None:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=CURVE_FIELDS, lineterminator="\n")
+    w.writeheader()
+    for row in history:
+        w.writerow({k: row[k] for k in CURVE_FIELDS})
+    fileio.write_text(paths.train_log(variant), buf.getvalue())
+
+
+def run(p: Params, variant: str) -> dict:
+    net = p.variant(variant)
+    tp = net.train
+    dataset = p.dataset_of(variant)
+    data = load_prepared(dataset)
+    dev = device()
+    config_hash = p.variant_hash(variant)
+    torch.manual_seed(p.seed)
+    if tp.deterministic:
+        torch.use_deterministic_algorithms(True)
+    cuda = dev.type == "cuda"
+    if cuda:
+        torch.backends.cudnn.benchmark = not tp.deterministic
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+
+    model = build_model(p, variant, data.num_classes).to(dev)
+    if cuda and tp.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    n_params = nets.count_params(model)
+    opt = make_optimizer(model, net)
+    step_model = torch.compile(model) if (tp.compile and cuda) else model
+    mean, std = norm_tensors(p, variant, dev)
+
+    x_train = torch.from_numpy(data.x_train).to(dev)
+    y_train = torch.from_numpy(data.y_train).to(dev)
+    x_val, y_val = data.x_val, data.y_val
+    if p.quick.enabled:
+        x_val, y_val = x_val[: p.quick.eval_samples], y_val[: p.quick.eval_samples]
+    x_val_t, y_val_t = torch.from_numpy(x_val), torch.from_numpy(y_val)
+    n = len(x_train)
+    bs = min(tp.batch_size, n)
+    steps = n // bs  # drop the last partial batch (steady shapes for compile/cudnn)
+    if tp.max_steps_per_epoch:
+        steps = min(steps, tp.max_steps_per_epoch)
+    if steps == 0:
+        raise NetpipeError(f"{dataset}: {n} training images is fewer than one batch of {tp.batch_size}")
+
+    state = {"epoch": 0, "step": 0, "history": [], "best_val": -1.0, "best_epoch": -1, "train_seconds": 0.0,
+             "partial": None, "gen_state": None, "rng_state": None}
+    resume_path = paths.last_checkpoint(variant)
+    if resume_path.exists():
+        try:
+            ck = load_checkpoint(resume_path, "resume checkpoint")
+        except NetpipeError as exc:
+            raise NetpipeError(f"{exc}; delete it to start over") from None
+        if ck.get("config_hash") != config_hash:
+            print(f"[{variant}] params changed since {resume_path} was written: starting over", file=sys.stderr)
+        else:
+            model.load_state_dict(ck["model"])
+            opt.load_state_dict(ck["optimizer"])
+            for k in state:
+                state[k] = ck[k]
+            done = state["epoch"] + state["step"] / steps
+            print(f"[{variant}] resuming from {resume_path} at epoch {done:.2f}", file=sys.stderr)
+
+    def checkpoint_state(epoch: int, step: int, gen_state, rng_state, partial) -> dict:
+        return {
+            "format": CHECKPOINT_FORMAT, "variant": variant, "config_hash": config_hash,
+            "model": model.state_dict(), "optimizer": opt.state_dict(),
+            "epoch": epoch, "step": step, "history": state["history"], "best_val": state["best_val"],
+            "best_epoch": state["best_epoch"], "train_seconds": state["train_seconds"],
+            "partial": partial, "gen_state": gen_state, "rng_state": rng_state,
+        }
+
+    def best_state(epoch: int, val_acc: float) -> dict:
+        return {
+            "format": CHECKPOINT_FORMAT, "variant": variant, "arch": net.arch, "options": dict(net.options),
+            "dataset": dataset, "classes": list(data.classes), "num_classes": data.num_classes,
+            "in_channels": data.channels, "image_size": data.image_size, "input_size": net.input_size,
+            "mean": p.normalization(variant)[0], "std": p.normalization(variant)[1],
+            "eval": net.eval.model_dump(mode="json"), "epoch": epoch, "val_top1": val_acc,
+            "config_hash": config_hash, "model": model.state_dict(),
+        }
+
+    def center(xb):
+        return transforms.center_crop(xb, net.eval, net.input_size)
+
+    loss_buf = torch.zeros(steps, device=dev)
+    with _Stop() as stop:
+        for epoch in range(state["epoch"], tp.epochs):
+            t0 = time.perf_counter()
+            model.train()
+            gen = torch.Generator(device=dev).manual_seed(epoch_seed(p.seed, epoch))
+            perm = torch.randperm(n, device=dev, generator=gen)[: steps * bs].view(steps, bs)
+            torch.manual_seed(epoch_seed(p.seed, epoch) + 1)  # dropout draws
+            start_step = 0
+            correct = torch.zeros((), device=dev, dtype=torch.long)
+            loss_buf.zero_()
+            if state["step"]:  # resume mid-epoch
+                start_step = state["step"]
+                gen.set_state(state["gen_state"])
+                torch.set_rng_state(state["rng_state"])
+                loss_buf[:start_step] = state["partial"]["losses"].to(dev)
+                correct += int(state["partial"]["correct"])
+            bar = tqdm(total=steps, initial=start_step, desc=f"{variant} epoch {epoch + 1}/{tp.epochs}",
+                       unit="step", file=sys.stderr, dynamic_ncols=True, mininterval=1.0, leave=False)
+            for step in range(start_step, steps):
+                lr = tp.optimizer.lr * lr_factor(tp.schedule, epoch + step / steps, tp.epochs, tp.optimizer.lr)
+                for g in opt.param_groups:
+                    g["lr"] = lr
+                idx = perm[step]
+                xb = transforms.augment(x_train[idx], tp.augment, net.input_size, gen)
+                xb = transforms.normalize(xb, mean, std)
+                if cuda and tp.channels_last:
+                    xb = xb.contiguous(memory_format=torch.channels_last)
+                yb = y_train[idx]
+                with autocast(dev, tp.amp):
+                    out = step_model(xb)
+                    logits = out[0] if isinstance(out, tuple) else out
+                    loss = F.cross_entropy(logits.float(), yb, label_smoothing=tp.label_smoothing)
+                    if isinstance(out, tuple):
+                        for aux in out[1:]:
+                            loss = loss + tp.aux_weight * F.cross_entropy(aux.float(), yb, label_smoothing=tp.label_smoothing)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if tp.grad_clip:
+                    nn.utils.clip_grad_norm_(model.parameters(), tp.grad_clip)
+                opt.step()
+                loss_buf[step] = loss.detach()
+                correct += (logits.detach().argmax(1) == yb).sum()
+                last = step == steps - 1
+                if (step + 1) % tp.log_every == 0 or last or stop.signum is not None:
+                    seen = loss_buf[: step + 1]
+                    bad = (~torch.isfinite(seen)).nonzero()
+                    if len(bad):
+                        s = int(bad[0])
+                        raise TrainingDiverged(
+                            f"{variant}: loss is {seen[s].item()} at epoch {epoch + 1}, step {s + 1}/{steps} "
+                            f"(lr {lr:.3g}); lower nets.{variant}.train.optimizer.lr or change the init")
+                    bar.set_postfix(loss=f"{seen.mean().item():.4f}",
+                                    acc=f"{correct.item() / ((step + 1) * bs):.3f}", lr=f"{lr:.3g}", refresh=False)
+                    bar.update(step + 1 - bar.n)
+                if stop.signum is not None and not last:
+                    state["train_seconds"] += time.perf_counter() - t0
+                    partial = {"losses": loss_buf[: step + 1].cpu(), "correct": int(correct)}
+                    save(resume_path, checkpoint_state(epoch, step + 1, gen.get_state(), torch.get_rng_state(), partial))
+                    bar.close()
+                    name = signal.Signals(stop.signum).name
+                    print(f"[{variant}] {name}: checkpoint saved at epoch {epoch + 1} step {step + 1}/{steps} "
+                          f"to {resume_path}; run the same command to resume", file=sys.stderr)
+                    sys.exit(128 + stop.signum)
+            bar.close()
+            train_loss = loss_buf.mean().item()
+            train_acc = correct.item() / (steps * bs)
+
+            model.eval()
+            with torch.no_grad():
+                logits = predict_logits(model, x_val_t, center, tp.eval_batch_size, mean, std, dev, tp.amp)
+            if len(y_val_t):
+                val_loss = F.cross_entropy(logits, y_val_t).item()
+                val_acc = (logits.argmax(1) == y_val_t).float().mean().item()
+            else:  # no validation split: select on training accuracy
+                val_loss, val_acc = float("nan"), train_acc
+            seconds = time.perf_counter() - t0
+            state["train_seconds"] += seconds
+            state["history"].append({"epoch": epoch + 1, "train_loss": round(train_loss, 6), "train_acc": round(train_acc, 6),
+                                     "val_loss": round(val_loss, 6), "val_acc": round(val_acc, 6), "lr": lr,
+                                     "seconds": round(seconds, 3)})
+            print(f"[{variant}] epoch {epoch + 1}/{tp.epochs}: train loss {train_loss:.4f} acc {train_acc:.4f} | "
+                  f"val loss {val_loss:.4f} acc {val_acc:.4f} | lr {lr:.3g} | {seconds:.1f}s", file=sys.stderr)
+            if val_acc > state["best_val"] or not paths.checkpoint(variant).exists():
+                state["best_val"], state["best_epoch"] = val_acc, epoch + 1
+                save(paths.checkpoint(variant), best_state(epoch + 1, val_acc))
+            _write_curves(variant, state["history"])
+            state["epoch"], state["step"] = epoch + 1, 0
+            save(resume_path, checkpoint_state(epoch + 1, 0, None, None, None))
+            if stop.signum is not None:
+                name = signal.Signals(stop.signum).name
+                print(f"[{variant}] {name}: stopped after epoch {epoch + 1}; run the same command to resume",
+                      file=sys.stderr)
+                sys.exit(128 + stop.signum)
+
+    images = state["history"] and sum(1 for _ in state["history"]) * steps * bs
+    summary = {
+        "variant": variant, "arch": net.arch, "dataset": dataset, "params": n_params,
+        "epochs": tp.epochs, "steps_per_epoch": steps, "batch_size": bs,
+        "best_epoch": state["best_epoch"], "val_top1": state["best_val"],
+        "final_train_loss": state["history"][-1]["train_loss"], "final_train_acc": state["history"][-1]["train_acc"],
+        "train_seconds": round(state["train_seconds"], 3),
+        "images_per_s": round(images / state["train_seconds"], 1) if state["train_seconds"] else None,
+        "train_device": device_name(dev), "torch": torch.__version__, "amp_bf16": bool(cuda and tp.amp),
+        "compiled": bool(tp.compile and cuda), "quick": p.quick.enabled, "config_hash": config_hash,
+        "command": f"netpipe train {variant}",
+    }
+    fileio.write_json(paths.train_summary(variant), summary)
+    return summary
+
+
+# ---------------------------------------------------------------------------------------------------------
+# `netpipe variants`
+# ---------------------------------------------------------------------------------------------------------
+def recipe(net: NetParams) -> str:
+    t, o, s, a = net.train, net.train.optimizer, net.train.schedule, net.train.augment
+    opt = f"{o.name} lr {o.lr:g}" + (f" m {o.momentum:g}" if o.name in ("sgd", "nesterov") and o.momentum else "")
+    if o.weight_decay:
+        opt += f" wd {o.weight_decay:g}"
+    sched = s.name + (f" warmup {s.warmup_epochs:g}" if s.warmup_epochs else "")
+    if s.name == "multistep":
+        sched += f" {s.milestones} x{s.gamma:g}"
+    elif s.name in ("step", "exponential"):
+        sched += f" x{s.gamma:g}"
+    aug = "no aug" if not a.enabled else "+".join(
+        x for x in [f"resize{a.resize}" if a.resize else "", f"pad{a.crop_padding}-crop" if a.crop_padding or a.crop else "",
+                    "flip" if a.flip else ""] if x) or "none"
+    return f"{t.epochs} ep, bs {t.batch_size}, {opt}, {sched}, {aug}"
+
+
+def list_variants(p: Params) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="netpipe variants (params.yaml)")
+    for col in ("variant", "arch", "dataset", "params", "seed doc", "recipe"):
+        table.add_column(col, overflow="fold")
+    for name, net in p.nets.items():
+        dataset = p.variants.get(name)
+        chans = p.channels(dataset) if dataset else None
+        e = nets.entry(net.arch)
+        count = nets.param_count(net.arch, num_classes=10, in_channels=chans, **net.options)
+        table.add_row(name, net.arch, dataset or "- (not in variants)", f"{count:,}", e.doc, recipe(net))
+    Console(width=200).print(table)

@@ -1,0 +1,90 @@
+"""All image transforms in one place.
+
+Training augmentation runs on whole uint8 batches with per-image random parameters (torchvision's v2
+transforms draw one set of parameters per call, i.e. per batch), so it can run on the GPU with no
+per-image Python. Evaluation crops use torchvision's FiveCrop/TenCrop on batches. Predict has its own
+numpy/PIL path (pipeline/predict.py) so it never imports torch; it follows the same recipe, stored in the
+ONNX metadata.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torchvision.transforms import v2
+
+from .params import AugmentParams, EvalParams
+
+
+def resize(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Resize a batch (N, C, H, W) to size x size (bilinear with antialias, as torchvision's Resize)."""
+    if x.shape[-1] == size and x.shape[-2] == size:
+        return x
+    return v2.functional.resize(x, [size, size], antialias=True)
+
+
+def pad(x: torch.Tensor, p: int, mode: str) -> torch.Tensor:
+    if p == 0:
+        return x
+    if mode == "constant":
+        return F.pad(x, (p, p, p, p), mode="constant", value=0)
+    if x.dtype == torch.uint8:  # reflect/replicate padding needs a float tensor
+        return F.pad(x.float(), (p, p, p, p), mode=mode).to(torch.uint8)
+    return F.pad(x, (p, p, p, p), mode=mode)
+
+
+def normalize(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """uint8 or float-in-[0,255] batch -> normalised float."""
+    return (x.float() / 255.0 - mean.view(1, -1, 1, 1)) / std.view(1, -1, 1, 1)
+
+
+def augment(x: torch.Tensor, aug: AugmentParams, input_size: int, generator: torch.Generator) -> torch.Tensor:
+    """Random crop (after optional resize and padding) and flip, independently per image; uint8 in, uint8 out,
+    resized to input_size. `generator` lives on x's device and makes the epoch's augmentation repeatable."""
+    if aug.resize:
+        x = resize(x, aug.resize)
+    if not aug.enabled:
+        crop = aug.crop or x.shape[-1]
+        x = v2.functional.center_crop(x, [crop, crop])
+        return resize(x, input_size)
+    n, _, h, w = x.shape
+    crop = aug.crop or h
+    x = pad(x, aug.crop_padding, aug.padding_mode)
+    hp, wp = x.shape[-2:]
+    dev = x.device
+    oy = torch.randint(0, hp - crop + 1, (n,), device=dev, generator=generator)
+    ox = torch.randint(0, wp - crop + 1, (n,), device=dev, generator=generator)
+    ar = torch.arange(crop, device=dev)
+    rows = (oy[:, None] + ar[None, :])  # (n, crop)
+    cols = (ox[:, None] + ar[None, :])
+    if aug.flip:
+        flip = torch.rand(n, device=dev, generator=generator) < 0.5
+        cols = torch.where(flip[:, None], cols.flip(1), cols)
+    idx_n = torch.arange(n, device=dev)[:, None, None]
+    # gather: out[n, c, i, j] = x[n, c, rows[n, i], cols[n, j]]
+    out = x.permute(0, 2, 3, 1)[idx_n, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
+    return resize(out.contiguous(), input_size)
+
+
+def eval_view(x: torch.Tensor, ev: EvalParams) -> torch.Tensor:
+    """Resize and pad a uint8 batch as the evaluation protocol says (before cropping)."""
+    if ev.resize:
+        x = resize(x, ev.resize)
+    return pad(x, ev.pad, ev.padding_mode)
+
+
+def center_crop(x: torch.Tensor, ev: EvalParams, input_size: int) -> torch.Tensor:
+    """The single-crop view: (N, C, input_size, input_size)."""
+    x = v2.functional.center_crop(eval_view(x, ev), [ev.crop, ev.crop])
+    return resize(x, input_size)
+
+
+def multi_crops(x: torch.Tensor, ev: EvalParams, input_size: int) -> torch.Tensor:
+    """The 10-crop (or 5-crop when flips are off) views, stacked as (K, N, C, input_size, input_size)."""
+    x = eval_view(x, ev)
+    crops = (v2.TenCrop(ev.crop) if ev.flips else v2.FiveCrop(ev.crop))(x)
+    return torch.stack([resize(c, input_size) for c in crops])
+
+
+def num_crops(ev: EvalParams) -> int:
+    return 10 if ev.flips else 5
