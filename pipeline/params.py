@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .errors import ParamsError
 
 KNOWN_FORMATS = {"cifar10": {"channels": 3, "image_size": 32}, "mnist": {"channels": 1, "image_size": 28}}
+# Default normalisation by dataset name/format (the usual training-set statistics); other datasets: 0.5/0.25.
+KNOWN_STATS = {"cifar10": ([0.4914, 0.4822, 0.4465], [0.2023, 0.1994, 0.2010]), "mnist": ([0.1307], [0.3081])}
 
 
 class Strict(BaseModel):
@@ -32,14 +34,14 @@ class DatasetParams(Strict):
     md5: Optional[str] = None  # folder source: optional checksum of the .tar.gz
     channels: Literal[1, 3] = 3  # folder source: 3 = RGB, 1 = grayscale
     val_size: int = Field(5000, ge=0)
-    mean: list[float] = Field(default_factory=lambda: [0.4914, 0.4822, 0.4465])
-    std: list[float] = Field(default_factory=lambda: [0.2023, 0.1994, 0.2010])
+    mean: Optional[list[float]] = None  # default: the dataset's usual statistics (KNOWN_STATS), else 0.5
+    std: Optional[list[float]] = None
     on_bad_image: Literal["error", "skip"] = "error"  # folder source: fail naming the file, or skip and count
 
     @field_validator("std")
     @classmethod
-    def _std_positive(cls, v: list[float]) -> list[float]:
-        if any(s <= 0 for s in v):
+    def _std_positive(cls, v: Optional[list[float]]) -> Optional[list[float]]:
+        if v is not None and any(s <= 0 for s in v):
             raise ValueError("every std must be > 0")
         return v
 
@@ -47,8 +49,8 @@ class DatasetParams(Strict):
     def _consistent(self) -> "DatasetParams":
         if self.source in ("local", "folder") and not self.path:
             raise ValueError(f"source '{self.source}' needs 'path' (a file or directory)")
-        if len(self.mean) != len(self.std):
-            raise ValueError("mean and std must have the same length")
+        if (self.mean is None) != (self.std is None) or (self.mean and len(self.mean) != len(self.std)):
+            raise ValueError("mean and std must be given together, with the same length")
         return self
 
 
@@ -208,8 +210,8 @@ class Params(Strict):
                         f"crop {net.eval.crop} is larger than the image ({avail}x{avail} after resize/pad); allowed: at most {avail}",
                     )
             chans = self.channels(dataset)
-            norm = net.normalize or ds
-            if len(norm.mean) != chans:
+            mean, _ = self.normalization(name)
+            if len(mean) != chans:
                 raise _CrossError(["nets", name, "normalize"] if net.normalize else ["data", dataset, "mean"],
                                   f"{len(norm.mean)} mean/std values for {chans}-channel images")
         return self
@@ -248,9 +250,17 @@ class Params(Strict):
         return self.variants[name]
 
     def normalization(self, name: str) -> tuple[list[float], list[float]]:
-        net, ds = self.nets[name], self.data[self.dataset_of(name)]
-        src = net.normalize or ds
-        return list(src.mean), list(src.std)
+        dataset = self.dataset_of(name)
+        net, ds = self.nets[name], self.data[dataset]
+        if net.normalize:
+            return list(net.normalize.mean), list(net.normalize.std)
+        if ds.mean is not None:
+            return list(ds.mean), list(ds.std)
+        key = ds.format or dataset
+        if key in KNOWN_STATS:
+            return KNOWN_STATS[key]
+        c = self.channels(dataset)
+        return [0.5] * c, [0.25] * c
 
     def variant_hash(self, name: str) -> str:
         """Hash of everything that determines a variant's training result (for resume and ONNX metadata)."""
@@ -269,31 +279,29 @@ class _CrossError(ValueError):
         self.msg = msg
 
 
+def _model_in(tp: Any) -> Any:
+    """Unwrap Optional[...] and dict[str, ...] down to a model class, if there is one."""
+    while not (isinstance(tp, type) and issubclass(tp, BaseModel)):
+        args = [a for a in getattr(tp, "__args__", ()) if a is not type(None)]
+        if not args:
+            return None
+        tp = args[-1]
+    return tp
+
+
 def _allowed_keys(model: type[BaseModel], loc: tuple) -> Optional[list[str]]:
     """Walk `loc` down the schema and return the fields allowed where an unknown key was found."""
     cur: Any = model
     for part in loc[:-1]:
-        if isinstance(cur, type) and issubclass(cur, BaseModel):
-            field = cur.model_fields.get(str(part))
-            if field is None:
-                return None
-            cur = field.annotation
-        else:
-            # dict[str, Model] or Optional[Model]: step into the value type
-            args = [a for a in getattr(cur, "__args__", ()) if a is not type(None)]
-            cur = args[-1] if args else None
-            if isinstance(cur, type) and issubclass(cur, BaseModel) and isinstance(part, str) and part in cur.model_fields:
-                cur = cur.model_fields[part].annotation
-        while not (isinstance(cur, type) and issubclass(cur, BaseModel)):
-            args = [a for a in getattr(cur, "__args__", ()) if a is not type(None)]
-            if not args:
-                return None
-            cur = args[-1]
-            if isinstance(loc[-1], str):
-                break
-    if isinstance(cur, type) and issubclass(cur, BaseModel):
-        return list(cur.model_fields)
-    return None
+        if isinstance(cur, type) and issubclass(cur, BaseModel) and str(part) in cur.model_fields:
+            cur = cur.model_fields[str(part)].annotation
+            if getattr(cur, "__origin__", None) is dict:  # the next part is a free key (a variant/dataset name)
+                continue
+        cur = _model_in(cur)
+        if cur is None:
+            return None
+    cur = _model_in(cur)
+    return list(cur.model_fields) if cur is not None else None
 
 
 def _format_error(exc: ValidationError, source: str) -> str:

@@ -388,12 +388,13 @@ def list_variants(p: Params) -> None:
     from rich.table import Table
 
     table = Table(title="netpipe variants (params.yaml)")
-    for col in ("variant", "arch", "dataset", "params", "seed doc", "recipe"):
+    for col in ("variant", "arch", "options", "dataset", "params", "seed doc", "recipe"):
         table.add_column(col, overflow="fold")
     for name, net in p.nets.items():
         dataset = p.variants.get(name)
         chans = p.channels(dataset) if dataset else None
         e = nets.entry(net.arch)
         count = nets.param_count(net.arch, num_classes=10, in_channels=chans, **net.options)
-        table.add_row(name, net.arch, dataset or "- (not in variants)", f"{count:,}", e.doc, recipe(net))
-    Console(width=200).print(table)
+        opts = " ".join(f"{k}={v}" for k, v in net.options.items())
+        table.add_row(name, net.arch, opts, dataset or "- (not built)", f"{count:,}", e.doc.split("_")[0], recipe(net))
+    Console(width=220).print(table)

@@ -1,0 +1,635 @@
+"""`netpipe bench VARIANT`: inference latency and throughput of one variant on every available backend.
+
+Backends (params `bench.backends`; each in each precision of `bench.precisions` where it can run):
+- ort_cuda          onnxruntime, CUDA provider, IO binding with input and output on the GPU (no host copies
+                    timed); plus `ort_cuda_graph`, the same with the provider option enable_cuda_graph.
+- ort_cpu           onnxruntime, CPU provider.
+- torch_eager       PyTorch eager (the reference: every result carries its speedup over torch_eager fp32).
+- torch_compile     torch.compile (inductor, static shapes: one compile per batch size, time-boxed).
+- torch_cuda_graph  PyTorch eager captured in a CUDA graph and replayed.
+fp16 on onnxruntime uses models/VARIANT.fp16.onnx; fp16/bf16 on PyTorch casts the model (CUDA only).
+A combination that cannot run here (no GPU, no fp16 model, a failed compile, ...) is listed under "skipped"
+with the reason, never silently dropped.
+
+Method: the first inference at each batch size is timed on its own (`first_inference_ms`: allocation, cuDNN
+autotuning, compilation, graph capture), then `bench.warmup` untimed runs, then at least `bench.iterations`
+timed runs (and at least `bench.min_seconds`), each one synchronised: CUDA events around each PyTorch call
+on the GPU, perf_counter around onnxruntime calls (their outputs synchronised) and on the CPU. Inputs are
+random uint8 images normalised with the variant's mean/std. On the CPU one measurement stops after
+CPU_MAX_SECONDS (at least CPU_MIN_ITERATIONS runs) so a CPU machine finishes in minutes; `iterations` says how
+many runs each figure rests on.
+
+The floor: the model's FLOPs per image (torch.utils.flop_counter on one input) and its bytes (weights, read
+once per batch, plus each image's input and logits) over the machine's peaks measured at the start of the
+run on each device used (a large matmul's FLOP/s in each precision, a large copy's bytes/s):
+floor_ms = max(FLOPs / peak FLOP/s, bytes / peak bytes/s); fraction_of_peak = floor_ms / p50_ms.
+
+Output: artifacts/bench/VARIANT.json (see `run`).
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as _dt
+import gc
+import os
+import platform
+import sys
+import time
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import fileio, paths, runtime, train, transforms
+from .errors import NetpipeError
+from .params import Params
+
+BACKENDS = ("ort_cuda", "ort_cpu", "torch_eager", "torch_compile", "torch_cuda_graph")
+CPU_MAX_SECONDS = 15.0  # one CPU measurement (warm-up + timed runs) stops after this, once it has ...
+CPU_MIN_ITERATIONS = 10  # ... at least this many timed runs (or all of `iterations`, if fewer)
+COMPILE_BUDGET_S = 300.0  # torch_compile: stop compiling further batch sizes of a precision once this is spent
+FLOOR_METHOD = ("floor_ms = max(flops_per_image * batch / peak matmul FLOP/s, (weights_bytes + batch * "
+                "(input + output bytes per image)) / peak copy bytes/s), peaks of the device and precision the backend "
+                "runs in; fraction_of_peak = floor_ms / p50_ms")
+
+_TORCH_DTYPE = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+_ORT_NP = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64}
+
+
+class Skip(Exception):
+    """A combination that cannot run here; the message is the reason recorded in the output."""
+
+
+def _first_line(exc: BaseException, limit: int = 300) -> str:
+    text = str(exc).strip()
+    line = text.splitlines()[0].strip() if text else ""
+    return f"{type(exc).__name__}: {line}"[:limit] if line else type(exc).__name__
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the machine
+# ---------------------------------------------------------------------------------------------------------
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_info(cuda_torch: bool, cuda_ort: bool, ort_threads: int | None) -> dict:
+    import onnxruntime as ort
+
+    try:
+        import onnx
+
+        onnx_version = onnx.__version__
+    except ImportError:  # pragma: no cover
+        onnx_version = None
+    info: dict[str, Any] = {
+        "cpu": cpu_model(),
+        "cpu_cores": os.cpu_count(),
+        "load_avg_1min": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,  # others' work skews CPU figures
+        "torch_threads": torch.get_num_threads(),
+        "ort_threads": ort_threads or "default (physical cores)",
+        "gpu": torch.cuda.get_device_name(0) if cuda_torch else None,
+        "gpu_memory_gib": round(torch.cuda.get_device_properties(0).total_memory / 2**30, 1) if cuda_torch else None,
+        "cuda_torch": cuda_torch,
+        "cuda_onnxruntime": cuda_ort,
+        "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
+        "tf32": bool(cuda_torch),  # fp32 matmul/conv on the GPU may use TF32 (PyTorch and onnxruntime alike)
+        "torch": torch.__version__,
+        "onnxruntime": ort.__version__,
+        "onnx": onnx_version,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+    return info
+
+
+def _time_best(fn: Callable[[], None], sync: Callable[[], None], min_time: float, max_reps: int) -> float:
+    fn()
+    sync()
+    best = float("inf")
+    t_end = time.perf_counter() + min_time
+    for i in range(max_reps):
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        best = min(best, time.perf_counter() - t0)
+        if i >= 2 and time.perf_counter() > t_end:
+            break
+    return best
+
+
+def measure_peak(dev: torch.device, precisions: list[str]) -> dict:
+    """Peak matmul FLOP/s per precision and copy bytes/s of one device, measured now (best of a few runs)."""
+    cuda = dev.type == "cuda"
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    out: dict[str, Any] = {"device": torch.cuda.get_device_name(dev) if cuda else f"cpu ({cpu_model()}, "
+                                                                                  f"{torch.get_num_threads()} threads)"}
+    nbytes = (1 << 30) if cuda else (128 << 20)
+    src = torch.empty(nbytes // 4, dtype=torch.float32, device=dev).uniform_()
+    dst = torch.empty_like(src)
+    t = _time_best(lambda: dst.copy_(src), sync, 0.2, 20)
+    out["copy_bytes_per_s"] = 2 * nbytes / t  # read + write
+    out["copy_bytes"] = nbytes
+    del src, dst
+    for prec in precisions:
+        if not cuda and prec != "fp32":
+            continue  # CPU half-precision inference computes in fp32: the fp32 peak applies (see peak_for)
+        n = 8192 if cuda else 1024
+        a = torch.randn(n, n, device=dev, dtype=_TORCH_DTYPE[prec])
+        b = torch.randn(n, n, device=dev, dtype=_TORCH_DTYPE[prec])
+        t = _time_best(lambda: torch.mm(a, b), sync, 0.3, 50)
+        out[prec] = {"matmul_flops_per_s": 2 * n**3 / t, "matmul_n": n}
+        del a, b
+    if cuda:
+        torch.cuda.empty_cache()
+    return out
+
+
+def peak_for(peak: dict, device: str, precision: str) -> tuple[float, float] | None:
+    d = peak.get(device)
+    if not d:
+        return None
+    entry = d.get(precision) or d.get("fp32")
+    if not entry:
+        return None
+    return entry["matmul_flops_per_s"], d["copy_bytes_per_s"]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the model
+# ---------------------------------------------------------------------------------------------------------
+def model_stats(model: nn.Module, input_shape: tuple[int, ...]) -> dict:
+    """FLOPs (FlopCounterMode: convolutions and matmuls, 2 per multiply-add) and bytes of one image."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    act = 0
+
+    def hook(_m, _i, out):
+        nonlocal act
+        for o in (out if isinstance(out, (tuple, list)) else (out,)):
+            if isinstance(o, torch.Tensor):
+                act += o.numel() * o.element_size()
+
+    leaves = [m for m in model.modules() if not list(m.children())]
+    handles = [m.register_forward_hook(hook) for m in leaves]
+    x = torch.randn(1, *input_shape)
+    try:
+        with torch.no_grad(), FlopCounterMode(display=False) as fc:
+            out = model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    out = out[0] if isinstance(out, (tuple, list)) else out
+    flops = int(fc.get_total_flops())
+    params = sum(p.numel() for p in model.parameters())
+    weights = sum(p.numel() * p.element_size() for p in model.parameters())
+    weights += sum(b.numel() * b.element_size() for b in model.buffers())
+    return {
+        "flops_per_image": flops,
+        "macs_per_image": flops // 2,
+        "params": params,
+        "weights_bytes": weights,
+        "activation_bytes_per_image": act,
+        "input_shape": list(input_shape),
+        "output_shape": list(out.shape[1:]),
+        "input_bytes_per_image": int(np.prod(input_shape)) * 4,
+        "output_bytes_per_image": int(out[0].numel()) * 4,
+    }
+
+
+def floor_ms(stats: dict, peak: dict, device: str, precision: str, batch: int) -> float | None:
+    pk = peak_for(peak, device, precision)
+    if pk is None:
+        return None
+    flops_s, bytes_s = pk
+    scale = 0.5 if precision in ("fp16", "bf16") else 1.0  # 2-byte weights and tensors
+    nbytes = scale * (stats["weights_bytes"] + batch * (stats["input_bytes_per_image"] + stats["output_bytes_per_image"]))
+    return 1e3 * max(stats["flops_per_image"] * batch / flops_s, nbytes / bytes_s)
+
+
+def make_input(p: Params, variant: str, shape: tuple[int, ...], batch: int, seed: int) -> torch.Tensor:
+    """Random images (uint8, as real ones) normalised with the variant's mean/std: float32 (batch, C, H, W)."""
+    g = torch.Generator().manual_seed(seed + batch)
+    u8 = torch.randint(0, 256, (batch, *shape), dtype=torch.uint8, generator=g)
+    mean, std = train.norm_tensors(p, variant, torch.device("cpu"))
+    return transforms.normalize(u8, mean, std).contiguous()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# timing
+# ---------------------------------------------------------------------------------------------------------
+class Timer:
+    """Times one call in ms: CUDA events on PyTorch's current stream, else perf_counter (the call syncs itself)."""
+
+    def __init__(self, cuda_events: bool) -> None:
+        self.cuda_events = cuda_events
+        if cuda_events:
+            self.start = torch.cuda.Event(enable_timing=True)
+            self.end = torch.cuda.Event(enable_timing=True)
+
+    def __call__(self, fn: Callable[[], Any]) -> float:
+        if self.cuda_events:
+            self.start.record()
+            fn()
+            self.end.record()
+            self.end.synchronize()
+            return float(self.start.elapsed_time(self.end))
+        t0 = time.perf_counter()
+        fn()
+        return (time.perf_counter() - t0) * 1e3
+
+
+def measure(fn: Callable[[], Any], timer: Timer, batch: int, *, warmup: int, iterations: int, min_seconds: float,
+            max_seconds: float | None, first_ms: float | None = None) -> dict:
+    """First inference (unless the caller made and timed it: `first_ms`), warm-up, then the timed runs:
+    percentiles (ms) and throughput (images/s)."""
+    t_begin = time.perf_counter()
+    first = timer(fn) if first_ms is None else first_ms
+    for _ in range(warmup):
+        if max_seconds is not None and time.perf_counter() - t_begin > max_seconds / 2:
+            break
+        fn()
+    times: list[float] = []
+    capped = False
+    gc_was = gc.isenabled()
+    gc.disable()
+    try:
+        t0 = time.perf_counter()
+        while True:
+            times.append(timer(fn))
+            elapsed = time.perf_counter() - t0
+            if len(times) >= iterations and elapsed >= min_seconds:
+                break
+            if max_seconds is not None and elapsed > max_seconds and len(times) >= min(iterations, CPU_MIN_ITERATIONS):
+                capped = True
+                break
+            if len(times) >= 1_000_000:
+                break
+    finally:
+        if gc_was:
+            gc.enable()
+    a = np.asarray(times)
+    mean = float(a.mean())
+    out = {
+        "p50_ms": float(np.percentile(a, 50)),
+        "p90_ms": float(np.percentile(a, 90)),
+        "p99_ms": float(np.percentile(a, 99)),
+        "mean_ms": mean,
+        "images_per_s": batch * 1e3 / mean if mean > 0 else None,
+        "iterations": len(times),
+        "first_inference_ms": first,
+    }
+    if capped:
+        out["time_capped"] = True
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------
+# backends: each yields (batch, callable) after its setup; a Skip names why a combination cannot run
+# ---------------------------------------------------------------------------------------------------------
+def _torch_model(base: nn.Module, dev: torch.device, precision: str) -> nn.Module:
+    m = copy.deepcopy(base).to(dev)
+    if precision != "fp32":
+        m = m.to(_TORCH_DTYPE[precision])
+    if dev.type == "cuda":
+        m = m.to(memory_format=torch.channels_last)
+    return m.eval()
+
+
+def _torch_input(x: torch.Tensor, dev: torch.device, precision: str) -> torch.Tensor:
+    x = x.to(dev, dtype=_TORCH_DTYPE[precision])
+    return x.contiguous(memory_format=torch.channels_last) if dev.type == "cuda" else x
+
+
+def _ort_io(sess, batch: int, num_classes: int) -> tuple[str, Any, str, Any]:
+    inp, out = sess.get_inputs()[0], sess.get_outputs()[0]
+    b0 = inp.shape[0]
+    if isinstance(b0, int) and b0 != batch:
+        raise Skip(f"batch {batch}: the ONNX model has a fixed batch size of {b0} (export.dynamic_batch: false)")
+    if inp.type not in _ORT_NP or out.type not in _ORT_NP:
+        raise Skip(f"unsupported ONNX input/output types {inp.type}/{out.type}")
+    return inp.name, _ORT_NP[inp.type], out.name, _ORT_NP[out.type]
+
+
+NO_ORT_CUDA = "no CUDA device usable by onnxruntime's CUDA provider"
+
+
+def _ort_cuda_ok() -> bool:
+    import onnxruntime as ort
+
+    return "CUDAExecutionProvider" in ort.get_available_providers() and runtime.cuda_usable()
+
+
+def _onnx_path(variant: str, precision: str):
+    if precision == "bf16":
+        raise Skip("no bf16 ONNX model (export writes fp32 and fp16)")
+    path = paths.onnx(variant, fp16=precision == "fp16")
+    if not path.exists():
+        raise Skip(f"{path} not found (run `netpipe export {variant}`)")
+    return path
+
+
+class Runner:
+    """Everything one `netpipe bench` run shares: params, model, inputs, timing settings, results."""
+
+    def __init__(self, p: Params, variant: str) -> None:
+        self.p, self.variant = p, variant
+        b = p.bench
+        if p.quick.enabled:
+            self.batch_sizes = list(p.quick.bench_batch_sizes)
+            self.iterations = p.quick.bench_iterations
+            self.warmup = min(b.warmup, p.quick.bench_iterations)
+        else:
+            self.batch_sizes, self.iterations, self.warmup = list(b.batch_sizes), b.iterations, b.warmup
+        self.min_seconds = b.min_seconds
+        self.cpu_max_seconds = getattr(b, "cpu_max_seconds", CPU_MAX_SECONDS)
+        self.compile_budget = getattr(b, "compile_budget_s", COMPILE_BUDGET_S)
+        self.threads = b.cpu_threads
+        self.results: dict[str, dict[str, dict[str, dict]]] = {}
+        self.skipped: list[dict] = []
+        self.setup_ms: dict[str, dict[str, float]] = {}
+
+    # ---- bookkeeping ---------------------------------------------------------------------------------------
+    def skip(self, backend: str, precision: str, reason: str) -> None:
+        self.skipped.append({"backend": backend, "precision": precision, "reason": reason})
+        print(f"[bench {self.variant}] skip {backend} {precision}: {reason}", file=sys.stderr)
+
+    def record(self, backend: str, precision: str, batch: int, r: dict) -> None:
+        self.results.setdefault(backend, {}).setdefault(precision, {})[str(batch)] = r
+        print(f"[bench {self.variant}] {backend:<16} {precision} batch {batch:>4}: p50 {r['p50_ms']:.3f} ms, "
+              f"{r['images_per_s']:.0f} img/s ({r['iterations']} runs, first {r['first_inference_ms']:.1f} ms)",
+              file=sys.stderr)
+
+    def limits(self, on_cpu: bool) -> dict:
+        return {"warmup": self.warmup, "iterations": self.iterations, "min_seconds": self.min_seconds,
+                "max_seconds": self.cpu_max_seconds if on_cpu else None}
+
+    def each_batch(self, backend: str, precision: str, make: Callable[[int], tuple[Callable, Timer, float | None]],
+                   on_cpu: bool) -> None:
+        """For each batch size: `make(batch)` -> (call, timer, first_ms or None); measure it, or record why it
+        cannot run."""
+        failed: list[str] = []
+        for bs in self.batch_sizes:
+            try:
+                fn, timer, first = make(bs)
+                r = measure(fn, timer, bs, first_ms=first, **self.limits(on_cpu))
+            except Skip as exc:
+                failed.append(str(exc))
+                continue
+            except torch.cuda.OutOfMemoryError:
+                failed.append(f"batch {bs}: out of GPU memory")
+                torch.cuda.empty_cache()
+                continue
+            except Exception as exc:  # a backend failing at one batch size must not stop the others
+                failed.append(f"batch {bs}: {_first_line(exc)}")
+                continue
+            self.record(backend, precision, bs, r)
+        for reason in failed:
+            self.skip(backend, precision, reason)
+
+
+def _run_torch(R: Runner, backend: str, precision: str, base: nn.Module, inputs: dict[int, torch.Tensor],
+               dev: torch.device) -> None:
+    cuda = dev.type == "cuda"
+    if precision != "fp32" and not cuda:
+        raise Skip(f"{precision} on PyTorch needs a CUDA device (none here)")
+    if backend == "torch_cuda_graph" and not cuda:
+        raise Skip("no CUDA device")
+    t0 = time.perf_counter()
+    model = _torch_model(base, dev, precision)
+    R.setup_ms.setdefault(backend, {})[precision] = (time.perf_counter() - t0) * 1e3
+    timer = Timer(cuda)
+    compile_spent = [0.0]
+
+    def make(bs: int):
+        x = _torch_input(inputs[bs], dev, precision)
+        if backend == "torch_eager":
+            def call():
+                with torch.inference_mode():
+                    return model(x)
+            return call, timer, None
+        if backend == "torch_compile":
+            if compile_spent[0] > R.compile_budget:
+                raise Skip(f"batch {bs}: time box: compiling smaller batches took {compile_spent[0]:.0f} s "
+                           f"(budget {R.compile_budget:.0f} s)")
+            torch._dynamo.reset()
+            compiled = torch.compile(model, dynamic=False)
+
+            def call():
+                with torch.inference_mode():
+                    return compiled(x)
+            t = time.perf_counter()
+            first = timer(call)  # the first call compiles
+            compile_spent[0] += time.perf_counter() - t
+            return call, timer, first
+        # torch_cuda_graph: warm up on a side stream (cuDNN autotuning), capture, replay
+        static_x = x.clone()
+
+        def first_capture():
+            s = torch.cuda.Stream()
+            s.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(s), torch.no_grad():
+                for _ in range(3):
+                    model(static_x)
+            torch.cuda.current_stream().wait_stream(s)
+            g = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(g), torch.no_grad():
+                static_y = model(static_x)  # noqa: F841  (kept alive by the graph's pool)
+            g.replay()
+            holder["g"] = g
+
+        holder: dict[str, Any] = {}
+        first = timer(first_capture)
+        return (lambda: holder["g"].replay()), timer, first
+
+    R.each_batch(backend, precision, make, on_cpu=not cuda)
+    del model
+    if cuda:
+        torch.cuda.empty_cache()
+
+
+def _run_ort(R: Runner, backend: str, precision: str, num_classes: int, inputs: dict[int, torch.Tensor],
+             graph: bool = False) -> None:
+    cuda = backend == "ort_cuda"
+    if cuda and not _ort_cuda_ok():
+        raise Skip(NO_ORT_CUDA)
+    path = _onnx_path(R.variant, precision)
+    t0 = time.perf_counter()
+    if cuda:
+        opts = {"device_id": 0}
+        if graph:
+            opts["enable_cuda_graph"] = "1"
+        provider_list = [("CUDAExecutionProvider", opts)] + ([] if graph else ["CPUExecutionProvider"])
+    else:
+        provider_list = ["CPUExecutionProvider"]
+
+    def new_session():
+        try:
+            sess = runtime.session(path, threads=R.threads, provider_list=provider_list)
+        except NetpipeError as exc:
+            msg = str(exc).split(": ", 1)[-1] if "not a usable ONNX model" in str(exc) else str(exc)
+            raise Skip(f"onnxruntime cannot run {path.name} on {provider_list[0] if isinstance(provider_list[0], str) else provider_list[0][0]}: {msg}") from None
+        if cuda and sess.get_providers()[0] != "CUDAExecutionProvider":
+            raise Skip("onnxruntime did not load the CUDA provider")
+        return sess
+
+    name = "ort_cuda_graph" if graph else backend
+    sess = None if graph else new_session()  # a CUDA graph is captured for one shape: one session per batch size
+    R.setup_ms.setdefault(name, {})[precision] = (time.perf_counter() - t0) * 1e3
+
+    def make(bs: int):
+        s = new_session() if graph else sess
+        in_name, in_np, out_name, out_np = _ort_io(s, bs, num_classes)
+        if not cuda:
+            feed = {in_name: inputs[bs].numpy().astype(in_np)}
+            return (lambda: s.run([out_name], feed)), Timer(False), None
+        xt = inputs[bs].to("cuda", dtype=torch.from_numpy(np.zeros(0, in_np)).dtype).contiguous()
+        yt = torch.empty((bs, num_classes), device="cuda", dtype=torch.from_numpy(np.zeros(0, out_np)).dtype)
+        io = s.io_binding()
+        io.bind_input(in_name, "cuda", 0, in_np, list(xt.shape), xt.data_ptr())
+        io.bind_output(out_name, "cuda", 0, out_np, list(yt.shape), yt.data_ptr())
+        torch.cuda.synchronize()
+
+        def call():
+            s.run_with_iobinding(io)
+            io.synchronize_outputs()
+            return xt, yt  # keep the bound buffers alive
+        return call, Timer(False), None
+
+    R.each_batch(name, precision, make, on_cpu=not cuda)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the stage
+# ---------------------------------------------------------------------------------------------------------
+def run(p: Params, variant: str) -> dict:
+    """Benchmark VARIANT and write artifacts/bench/VARIANT.json:
+
+    {"variant", "dataset", "quick", "date", "command",
+     "machine": {cpu, cpu_cores, torch_threads, ort_threads, gpu, gpu_memory_gib, cuda_torch, cuda_onnxruntime,
+                 cuda, cudnn, tf32, torch, onnxruntime, onnx, numpy, python, platform},
+     "peak": {"method", "cpu": {device, copy_bytes_per_s, copy_bytes, fp32: {matmul_flops_per_s, matmul_n}},
+              "cuda": {... fp32/fp16/bf16 ...} (when a GPU is used)},
+     "model": {flops_per_image, macs_per_image, params, weights_bytes, activation_bytes_per_image, input_shape,
+               output_shape, input_bytes_per_image, output_bytes_per_image},
+     "settings": {batch_sizes, warmup, iterations, min_seconds, cpu_max_seconds, backends, precisions, reference},
+     "setup_ms": {BACKEND: {PRECISION: ms}},   # session creation / model copy, before the first inference
+     "results": {BACKEND: {PRECISION: {"BATCH": {p50_ms, p90_ms, p99_ms, mean_ms, images_per_s, iterations,
+                 first_inference_ms, speedup_vs_torch_eager, floor_ms, fraction_of_peak[, time_capped]}}}},
+     "skipped": [{"backend", "precision", "reason"}]}
+    """
+    dataset = p.dataset_of(variant)
+    for f in (paths.checkpoint(variant), paths.onnx(variant)):
+        if not f.exists():
+            raise NetpipeError(f"{f} not found (run `netpipe train {variant}` and `netpipe export {variant}` first)")
+    if p.bench.cpu_threads:
+        torch.set_num_threads(p.bench.cpu_threads)
+    R = Runner(p, variant)
+    base, ck = train.load_model(p, variant)
+    net = p.variant(variant)
+    shape = (int(ck.get("in_channels") or p.channels(dataset)), net.input_size, net.input_size)
+    num_classes = int(ck["num_classes"])
+    stats = model_stats(base, shape)
+
+    dev = train.device()
+    cuda_torch = dev.type == "cuda"
+    cuda_ort = _ort_cuda_ok()
+    if cuda_torch:
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    backends = list(dict.fromkeys(p.bench.backends))
+    precisions = list(dict.fromkeys(p.bench.precisions))
+    if "torch_eager" not in backends:
+        backends.insert(0, "torch_eager")  # the reference every speedup is against
+    if "fp32" not in precisions:
+        precisions.insert(0, "fp32")
+
+    peak: dict[str, Any] = {"method": FLOOR_METHOD, "cpu": measure_peak(torch.device("cpu"), ["fp32"])}
+    if cuda_torch:
+        peak["cuda"] = measure_peak(dev, precisions)
+    inputs = {bs: make_input(p, variant, shape, bs, p.seed) for bs in R.batch_sizes}
+
+    # torch_eager fp32 first: the reference
+    order = sorted(backends, key=lambda b: (b != "torch_eager", BACKENDS.index(b)))
+    for backend in order:
+        for prec in sorted(precisions, key=lambda x: x != "fp32"):
+            try:
+                if backend in ("ort_cpu", "ort_cuda"):
+                    _run_ort(R, backend, prec, num_classes, inputs)
+                else:
+                    _run_torch(R, backend, prec, base, inputs, dev)
+            except Skip as exc:
+                R.skip(backend, prec, str(exc))
+            except Exception as exc:  # one backend failing must not lose the others' numbers
+                R.skip(backend, prec, _first_line(exc))
+            if backend == "ort_cuda":
+                try:
+                    if not cuda_ort:
+                        raise Skip(NO_ORT_CUDA)
+                    _run_ort(R, backend, prec, num_classes, inputs, graph=True)
+                except Skip as exc:
+                    R.skip("ort_cuda_graph", prec, str(exc))
+                except Exception as exc:
+                    R.skip("ort_cuda_graph", prec, _first_line(exc))
+
+    ref = R.results.get("torch_eager", {}).get("fp32", {})
+    for backend, per_prec in R.results.items():
+        device = "cuda" if (backend.startswith("ort_cuda") or (backend.startswith("torch") and cuda_torch)) else "cpu"
+        for prec, per_batch in per_prec.items():
+            for b, r in per_batch.items():
+                r["speedup_vs_torch_eager"] = ref[b]["p50_ms"] / r["p50_ms"] if b in ref and r["p50_ms"] > 0 else None
+                fl = floor_ms(stats, peak, device, prec, int(b))
+                r["floor_ms"] = fl
+                r["fraction_of_peak"] = fl / r["p50_ms"] if fl is not None and r["p50_ms"] > 0 else None
+                r["device"] = device
+
+    out = {
+        "variant": variant,
+        "dataset": dataset,
+        "quick": p.quick.enabled,
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine_info(cuda_torch, cuda_ort, p.bench.cpu_threads),
+        "peak": peak,
+        "model": stats,
+        "settings": {"batch_sizes": R.batch_sizes, "warmup": R.warmup, "iterations": R.iterations,
+                     "min_seconds": R.min_seconds, "cpu_max_seconds": R.cpu_max_seconds,
+                     "compile_budget_s": R.compile_budget, "backends": backends, "precisions": precisions,
+                     "reference": "torch_eager fp32", "torch_device": str(dev)},
+        "setup_ms": R.setup_ms,
+        "results": R.results,
+        "skipped": R.skipped,
+        "command": f"netpipe bench {variant}",
+    }
+    fileio.write_json(paths.bench(variant), out)
+    _print_table(out)
+    return out
+
+
+def _print_table(out: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"netpipe bench {out['variant']} ({out['machine']['gpu'] or out['machine']['cpu']})")
+    for col in ("backend", "precision", "batch", "p50 ms", "p99 ms", "img/s", "first ms", "x eager", "floor ms", "% peak"):
+        t.add_column(col, justify="right" if col not in ("backend", "precision") else "left")
+    for backend, per_prec in out["results"].items():
+        for prec, per_batch in per_prec.items():
+            for b, r in per_batch.items():
+                sp, fr = r.get("speedup_vs_torch_eager"), r.get("fraction_of_peak")
+                t.add_row(backend, prec, b, f"{r['p50_ms']:.3f}", f"{r['p99_ms']:.3f}", f"{r['images_per_s']:.0f}",
+                          f"{r['first_inference_ms']:.1f}", f"{sp:.2f}" if sp else "-",
+                          f"{r['floor_ms']:.4f}" if r.get("floor_ms") is not None else "-",
+                          f"{100 * fr:.1f}" if fr is not None else "-")
+    Console(file=sys.stderr, width=160).print(t)

@@ -1,0 +1,81 @@
+"""Small AlexNet for 32x32 CIFAR-10 (seed 000, "Alexnet训练Cifar10", code: github.com/diudiuzhi/TensorAlexnet).
+
+conv1..conv5 are 3x3 stride-1 SAME convolutions with 24/96/192/192/96 channels and ReLU, LRN after conv1 and
+conv2 (TensorFlow's CIFAR-tutorial LRN: tf.nn.lrn(depth_radius=4, bias=1, alpha=0.001/9, beta=0.75), which is
+nn.LocalResponseNorm(9, alpha=0.001, k=1, beta=0.75) because PyTorch divides alpha by the window size), 2x2
+max-pools after conv1, conv2 and conv5, then FC 1024 -> 1024 -> classes with ReLU and dropout.
+
+The document's "dropout 0.9" is TensorFlow's keep_prob: the default drop rate here is 0.1 (its 0.5 experiment
+is rate 0.5). Its "MSRA sqrt(2/n)" initialisation is init="msra".
+
+Pooling stride: the document writes "max pool: 2*2" and "FC1: 98304 * 1024"; 98304 = 32*32*96, i.e. its code
+pools with a 2x2 window at stride 1 (tf.nn.max_pool(..., strides=1, padding='SAME')) and never downsamples.
+pool_stride=2 (the default) halves the resolution at each pool (32->16->8->4, FC1 1536 -> 1024);
+pool_stride=1 is the document's code (FC1 98304 -> 1024, 102.4M parameters).
+
+Variants of its experiments: lrn="first"/"none" (experiment 4), dropout=0.5 (5), head="gap" (6: global average
+pooling of conv5 replaces fc1/fc2), batchnorm=True (7: BatchNorm2d after each conv, before ReLU; eps 1e-3 and
+moving-average decay 0.9 as in its code).
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from . import register
+
+LRN = ("both", "first", "none")
+HEADS = ("fc", "gap")
+INITS = ("msra", "default")
+
+
+def _check(name: str, value, allowed: tuple) -> None:
+    if isinstance(value, bool) or value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))} (got {value!r})")
+
+
+@register(doc="000_316750ea501261e6.txt", input_size=32, in_channels=3)
+def alexnet_cifar(num_classes: int = 10, in_channels: int = 3, lrn: str = "both", dropout: float = 0.1,
+                  head: str = "fc", batchnorm: bool = False, init: str = "msra", pool_stride: int = 2) -> nn.Module:
+    _check("lrn", lrn, LRN)
+    _check("head", head, HEADS)
+    _check("init", init, INITS)
+    if not isinstance(batchnorm, bool):
+        raise ValueError(f"batchnorm must be true or false (got {batchnorm!r})")
+    _check("pool_stride", pool_stride, (1, 2))
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+        raise ValueError(f"dropout must be a drop rate in [0, 1) (got {dropout!r})")
+
+    def stage(cin: int, cout: int, norm: bool, pool: bool) -> list[nn.Module]:
+        layers = [nn.Conv2d(cin, cout, 3, padding=1)]
+        layers += [nn.BatchNorm2d(cout, eps=1e-3)] if batchnorm else []
+        layers += [nn.ReLU(inplace=True)]
+        layers += [nn.LocalResponseNorm(9, alpha=1e-3, beta=0.75, k=1.0)] if norm else []
+        if pool:  # TF 'SAME' 2x2/1 pads one row/column at the end; zeros = -inf here since inputs are >= 0
+            layers += [nn.MaxPool2d(2)] if pool_stride == 2 else [nn.ZeroPad2d((0, 1, 0, 1)), nn.MaxPool2d(2, 1)]
+        return layers
+
+    features = nn.Sequential(
+        *stage(in_channels, 24, lrn != "none", True),
+        *stage(24, 96, lrn == "both", True),
+        *stage(96, 192, False, False),
+        *stage(192, 192, False, False),
+        *stage(192, 96, False, True),
+    )
+    if head == "gap":
+        classifier = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(96, num_classes))
+    else:
+        side = 32 // pool_stride**3
+        classifier = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(96 * side * side, 1024), nn.ReLU(inplace=True), nn.Dropout(dropout),
+            nn.Linear(1024, 1024), nn.ReLU(inplace=True), nn.Dropout(dropout),
+            nn.Linear(1024, num_classes),
+        )
+    model = nn.Sequential(features, classifier)
+    if init == "msra":
+        for m in model.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
+                nn.init.zeros_(m.bias)
+    return model

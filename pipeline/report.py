@@ -1,0 +1,728 @@
+"""`netpipe report`: one report from every stage's outputs (never a number typed in).
+
+Reads, for each variant in params `variants`:
+  artifacts/train/VARIANT.json|csv   training summary and per-epoch curves (netpipe train)
+  artifacts/metrics/VARIANT.json     test accuracy, single- and multi-crop, confusion matrix (netpipe evaluate)
+  artifacts/export/VARIANT.json      ONNX size and parity (netpipe export)
+  artifacts/bench/VARIANT.json       latency and throughput per backend (netpipe bench)
+  data/prepared/DATASET.npz          only its `meta` (what the data was), when present
+Writes artifacts/report.md, artifacts/summary.json and artifacts/plots/*.png, each atomically.
+
+A missing stage output shows as "n/a" in its cells; a variant without metrics is listed as missing.
+No torch import: the report runs in seconds.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import io
+import json
+import math
+import subprocess
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+from . import fileio, paths
+from .params import Params
+
+NA = "n/a"
+PLOT_FILES = {
+    "accuracy_vs_latency": "accuracy_vs_latency.png",
+    "training_curves": "training_curves.png",
+    "latency_vs_batch": "latency_vs_batch.png",
+}
+BACKEND_ORDER = ("ort_cuda", "ort_cuda_graph", "ort_cpu", "torch_eager", "torch_compile", "torch_cuda_graph")
+PRECISION_ORDER = ("fp32", "fp16", "bf16")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# reading the stage outputs
+# ---------------------------------------------------------------------------------------------------------
+def _read_json(path: Path) -> Optional[dict]:
+    """A stage output, or None when it is missing or unreadable (the report shows n/a, it does not crash)."""
+    try:
+        obj = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
+def _read_curves(path: Path) -> list[dict]:
+    try:
+        text = path.read_text()
+    except OSError:
+        return []
+    rows = []
+    for row in csv.DictReader(io.StringIO(text)):
+        rec = {}
+        for k, v in row.items():
+            try:
+                rec[k] = float(v)
+            except (TypeError, ValueError):
+                rec[k] = None
+        rows.append(rec)
+    return rows
+
+
+def _prepared_meta(dataset: str) -> Optional[dict]:
+    path = paths.prepared(dataset)
+    if not path.exists():
+        return None
+    try:
+        import numpy as np
+
+        with np.load(path, allow_pickle=False) as z:
+            return json.loads(str(z["meta"]))
+    except Exception:  # a corrupt file is prepare's business; the report just does without
+        return None
+
+
+def _first(d: Optional[dict], *keys: str) -> Any:
+    """The first of `keys` present (not None) in d: stage outputs name a few figures in more than one way."""
+    if not d:
+        return None
+    for k in keys:
+        cur: Any = d
+        for part in k.split("."):
+            cur = cur.get(part) if isinstance(cur, dict) else None
+        if cur is not None:
+            return cur
+    return None
+
+
+def _num(x: Any) -> Optional[float]:
+    if isinstance(x, bool) or x is None:
+        return None
+    try:
+        f = float(x)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def _git_commit() -> Optional[str]:
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, timeout=10)
+        if head.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True, timeout=10)
+        return head.stdout.strip() + ("+dirty" if dirty.returncode == 0 and dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def backend_key(backend: str, precision: str) -> str:
+    """Latency keys in summary.json: 'ort_cpu' for fp32, 'ort_cpu_fp16' for other precisions."""
+    return backend if precision == "fp32" else f"{backend}_{precision}"
+
+
+def _key_order(key: str) -> tuple:
+    for i, b in enumerate(BACKEND_ORDER):
+        for j, prec in enumerate(PRECISION_ORDER):
+            if key == backend_key(b, prec):
+                return (i, j, key)
+    return (len(BACKEND_ORDER), 0, key)
+
+
+def latency_table(bench: Optional[dict]) -> dict[str, dict[str, dict]]:
+    """{BACKEND_KEY: {BATCH: {p50_ms, p90_ms, p99_ms, images_per_s}}} from a bench JSON."""
+    out: dict[str, dict[str, dict]] = {}
+    for backend, per_prec in ((bench or {}).get("results") or {}).items():
+        for prec, per_batch in (per_prec or {}).items():
+            rows = {}
+            for b, r in sorted((per_batch or {}).items(), key=lambda kv: int(kv[0])):
+                rows[str(b)] = {k: _num(r.get(k)) for k in ("p50_ms", "p90_ms", "p99_ms", "images_per_s")}
+            if rows:
+                out[backend_key(backend, prec)] = rows
+    return dict(sorted(out.items(), key=lambda kv: _key_order(kv[0])))
+
+
+def gather(p: Params) -> dict:
+    """Every variant's figures from the stage outputs (None where an output is missing)."""
+    variants: dict[str, dict] = {}
+    for name, dataset in p.variants.items():
+        tr = _read_json(paths.train_summary(name))
+        me = _read_json(paths.metrics(name))
+        ex = _read_json(paths.export_report(name))
+        be = _read_json(paths.bench(name))
+        net = p.nets[name]
+        ref = net.seed_reference or {}
+        onnx_bytes = _first(ex, "onnx_bytes", "fp32.onnx_bytes", "onnx.bytes")
+        if onnx_bytes is None and paths.onnx(name).exists():
+            onnx_bytes = paths.onnx(name).stat().st_size
+        lat = latency_table(be)
+        fastest = None
+        for key, rows in lat.items():
+            if not rows:
+                continue
+            b0 = min(rows, key=int)
+            v = rows[b0]["p50_ms"]
+            if v is not None and (fastest is None or (int(b0), v) < (int(fastest["batch"]), fastest["p50_ms"])):
+                fastest = {"backend": key, "batch": b0, "p50_ms": v}
+        crops = 10 if net.eval.flips else 5
+        variants[name] = {
+            "dataset": dataset,
+            "arch": net.arch,
+            "params": _first(tr, "params") or _first(be, "model.params") or _first(me, "params"),
+            "flops_per_image": _first(be, "model.flops_per_image"),
+            "top1": _num(_first(me, "top1", "test_top1")),
+            "top5": _num(_first(me, "top5", "test_top5")),
+            "top1_10crop": _num(_first(me, "top1_10crop", "top1_multicrop", "top1_multi_crop")),
+            "top5_10crop": _num(_first(me, "top5_10crop", "top5_multicrop", "top5_multi_crop")),
+            "crops": int(_first(me, "n_crops", "crops") or crops),
+            "val_top1": _num(_first(me, "val_top1") if _first(me, "val_top1") is not None else _first(tr, "val_top1")),
+            "n_test": _first(me, "n_test"),
+            "seed_reference": {"doc": ref.get("doc"), "top1": _num(ref.get("top1")), "note": ref.get("note")},
+            "train_seconds": _num(_first(tr, "train_seconds")),
+            "train_device": _first(tr, "train_device"),
+            "epochs": _first(tr, "epochs"),
+            "onnx_bytes": onnx_bytes,
+            "onnx": str(paths.onnx(name)),
+            "onnx_top1": _num(_first(ex, "onnx_top1", "top1_onnx", "onnx.top1", "fp32.top1")),
+            "latency": lat,
+            "fastest_batch1": fastest,
+            "bench_machine": (be or {}).get("machine"),
+            "skipped": (be or {}).get("skipped") or [],
+            "quick": bool(_first(tr, "quick") or _first(me, "quick") or _first(be, "quick")),
+            "have": {"train": tr is not None, "metrics": me is not None, "export": ex is not None, "bench": be is not None},
+            "commands": {
+                "train": _first(tr, "command") or f"netpipe train {name}",
+                "evaluate": _first(me, "command") or f"netpipe evaluate {name}",
+                "export": _first(ex, "command") or f"netpipe export {name}",
+                "bench": _first(be, "command") or f"netpipe bench {name}",
+            },
+            "_curves": _read_curves(paths.train_log(name)),
+            "_metrics": me,
+        }
+    return variants
+
+
+def accuracy(v: dict) -> tuple[Optional[float], str]:
+    """The accuracy that ranks variants: multi-crop test top-1, else single-crop (and which one it was)."""
+    if v["top1_10crop"] is not None:
+        return v["top1_10crop"], f"{v['crops']}-crop"
+    if v["top1"] is not None:
+        return v["top1"], "single-crop"
+    return None, ""
+
+
+def pareto(points: list[tuple[str, float, float]]) -> list[str]:
+    """Names on the front of (latency: lower is better, accuracy: higher is better), fastest first."""
+    front = []
+    for name, lat, acc in points:
+        dominated = any((l2 <= lat and a2 >= acc) and (l2 < lat or a2 > acc) for n2, l2, a2 in points if n2 != name)
+        if not dominated:
+            front.append((lat, -acc, name))
+    return [n for _, _, n in sorted(front)]
+
+
+def describe_data(p: Params, dataset: str, meta: Optional[dict]) -> dict:
+    """What a dataset's figures were measured on, in words and fields (from params and the prepared meta)."""
+    ds = p.data[dataset]
+    fmt = p.dataset_format(dataset)
+    path = ds.path or (meta or {}).get("path")
+    fname = Path(path).name if path else None
+    official = {"cifar10": "CIFAR-10 (cifar-10-python.tar.gz)", "mnist": "MNIST (the four idx files)"}
+    if ds.source == "download":
+        text = f"the official {official.get(fmt, fmt)}, downloaded through torchvision (md5-checked)"
+    elif ds.source == "local":
+        text = f"the official {official.get(fmt, fmt)} read from {path}"
+    else:
+        lower = (fname or "").lower()
+        kind = "JPEG" if ("jpeg" in lower or "jpg" in lower) else "image-file"
+        guess = {"cifar": "CIFAR-10", "mnist": "MNIST"}
+        named = next((v for k, v in guess.items() if k in lower or k in dataset.lower()), dataset)
+        text = (f"the {kind} copy of {named} ({fname}), image folders decoded by PIL: not the original files, so "
+                f"accuracies are not directly comparable with figures measured on them")
+    out = {"dataset": dataset, "source": ds.source, "format": fmt, "path": path, "description": text,
+           "val_size": ds.val_size}
+    if meta:
+        out["prepared"] = {k: meta.get(k) for k in ("counts", "channels", "image_size", "num_classes", "md5",
+                                                     "skipped_bad_images", "seed") if k in meta}
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------
+# formatting
+# ---------------------------------------------------------------------------------------------------------
+def _pct(x: Optional[float], digits: int = 2) -> str:
+    return NA if x is None else f"{100 * x:.{digits}f}%"
+
+
+def _signed_pp(x: Optional[float]) -> str:
+    return NA if x is None else f"{100 * x:+.2f} pp"
+
+
+def _count(x: Any) -> str:
+    x = _num(x)
+    if x is None:
+        return NA
+    for unit, div in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(x) >= div:
+            return f"{x / div:.2f}{unit}"
+    return f"{x:.0f}"
+
+
+def _bytes(x: Any) -> str:
+    x = _num(x)
+    if x is None:
+        return NA
+    for unit, div in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if x >= div:
+            return f"{x / div:.1f} {unit}"
+    return f"{x:.0f} B"
+
+
+def _seconds(x: Optional[float]) -> str:
+    if x is None:
+        return NA
+    if x >= 3600:
+        return f"{x / 3600:.2f} h"
+    if x >= 60:
+        return f"{x / 60:.1f} min"
+    return f"{x:.1f} s"
+
+
+def _ms(x: Optional[float]) -> str:
+    if x is None:
+        return NA
+    return f"{x:.3f} ms" if x < 10 else f"{x:.1f} ms"
+
+
+def _md_escape(s: Any) -> str:
+    return str(s).replace("|", "\\|").replace("\n", " ")
+
+
+def _table(header: list[str], rows: Iterable[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(_md_escape(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# plots
+# ---------------------------------------------------------------------------------------------------------
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> None:
+    def writer(tmp: Path) -> None:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+
+    try:
+        fileio.write_with(path, writer, suffix=".png")
+    finally:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+
+
+def _quick_tag(quick: bool) -> str:
+    return "\nQUICK CHECK RUN: accuracies are meaningless" if quick else ""
+
+
+def plot_accuracy_vs_latency(variants: dict, fronts: dict[str, list[str]], quick: bool, path: Path) -> bool:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    any_point = False
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, dataset in enumerate(sorted({v["dataset"] for v in variants.values()})):
+        c = colors[i % len(colors)]
+        pts = []
+        for name, v in variants.items():
+            acc, _ = accuracy(v)
+            f = v["fastest_batch1"]
+            if v["dataset"] != dataset or acc is None or not f:
+                continue
+            pts.append((name, f["p50_ms"], acc))
+        if not pts:
+            continue
+        any_point = True
+        ax.scatter([x for _, x, _ in pts], [100 * y for _, _, y in pts], color=c, label=f"{dataset} variants", zorder=3)
+        for name, x, y in pts:
+            ax.annotate(name, (x, 100 * y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        front = [(variants[n]["fastest_batch1"]["p50_ms"], 100 * accuracy(variants[n])[0]) for n in fronts.get(dataset, [])]
+        if front:
+            ax.step([x for x, _ in front], [y for _, y in front], where="post", color=c, linestyle="--",
+                    label=f"{dataset} Pareto front")
+    if not any_point:
+        ax.text(0.5, 0.5, "no variant has both test accuracy and benchmark results yet", ha="center",
+                va="center", transform=ax.transAxes)
+    else:
+        ax.set_xscale("log")
+        ax.legend(fontsize=8)
+    ax.set_xlabel("latency at batch 1, p50 on the fastest backend (ms, log scale)")
+    ax.set_ylabel("test top-1 accuracy (%, multi-crop where measured)")
+    ax.set_title("Accuracy vs latency" + _quick_tag(quick))
+    ax.grid(True, which="both", alpha=0.3)
+    _save(fig, path)
+    return any_point
+
+
+def plot_training_curves(variants: dict, quick: bool, path: Path) -> bool:
+    plt = _plt()
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 5))
+    drawn = False
+    for name, v in variants.items():
+        rows = [r for r in v["_curves"] if r.get("epoch") is not None]
+        if not rows:
+            continue
+        drawn = True
+        ep = [r["epoch"] for r in rows]
+        marker = "o" if len(rows) < 3 else None
+        ax1.plot(ep, [100 * r["val_acc"] if r.get("val_acc") is not None else math.nan for r in rows], marker=marker,
+                 label=name)
+        ax2.plot(ep, [r["train_loss"] if r.get("train_loss") is not None else math.nan for r in rows], marker=marker,
+                 label=name)
+    ax1.set_title("Validation accuracy" + _quick_tag(quick))
+    ax1.set_xlabel("epoch")
+    ax1.set_ylabel("validation top-1 accuracy (%, single crop)")
+    ax2.set_title("Training loss" + _quick_tag(quick))
+    ax2.set_xlabel("epoch")
+    ax2.set_ylabel("training cross-entropy loss (mean over the epoch)")
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in (ax1, ax2):
+        ax.grid(True, alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if drawn:
+            ax.legend(fontsize=7, ncol=2)
+        else:
+            ax.text(0.5, 0.5, "no training curves (artifacts/train/*.csv) yet", ha="center", va="center",
+                    transform=ax.transAxes)
+    _save(fig, path)
+    return drawn
+
+
+def plot_latency_vs_batch(variants: dict, path: Path, machine: str) -> bool:
+    plt = _plt()
+    names = [n for n, v in variants.items() if v["latency"]]
+    n = max(len(names), 1)
+    cols = min(n, 4)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.8 * rows), squeeze=False)
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    for ax, name in zip(axes.flat, names):
+        seen: set[int] = set()
+        for key, per_batch in variants[name]["latency"].items():
+            pts = [(int(b), r["p50_ms"]) for b, r in per_batch.items() if r["p50_ms"] is not None]
+            if pts:
+                ax.plot([b for b, _ in pts], [t for _, t in pts], marker="o", label=key)
+                seen.update(b for b, _ in pts)
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xticks(sorted(seen), [str(b) for b in sorted(seen)])
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:g}"))
+        ax.yaxis.set_minor_formatter(FuncFormatter(lambda y, _: f"{y:g}"))
+        ax.set_title(f"{name}", fontsize=10)
+        ax.set_xlabel("batch size (images)")
+        ax.set_ylabel("latency p50 (ms per batch)")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=6)
+    for ax in list(axes.flat)[len(names):]:
+        ax.axis("off")
+    if not names:
+        axes.flat[0].text(0.5, 0.5, "no benchmark results (artifacts/bench/*.json) yet", ha="center", va="center",
+                          transform=axes.flat[0].transAxes)
+    fig.suptitle(f"Latency vs batch size per backend ({machine})", fontsize=12)
+    fig.tight_layout()
+    _save(fig, path)
+    return bool(names)
+
+
+def _class_names(me: dict, n: int) -> list[str]:
+    names = _first(me, "classes", "class_names")
+    if isinstance(names, list) and len(names) == n:
+        return [str(c) for c in names]
+    pc = me.get("per_class")
+    if isinstance(pc, dict) and len(pc) == n:
+        return [str(k) for k in pc]
+    if isinstance(pc, list) and len(pc) == n and all(isinstance(x, dict) for x in pc):
+        got = [x.get("class") or x.get("name") for x in pc]
+        if all(got):
+            return [str(g) for g in got]
+    return [str(i) for i in range(n)]
+
+
+def plot_confusion(name: str, v: dict, quick: bool, path: Path) -> bool:
+    me = v["_metrics"] or {}
+    cm = _first(me, "confusion", "confusion_matrix")
+    if isinstance(cm, dict):  # {"matrix": [...], "classes": [...]}
+        me = {**me, "classes": cm.get("classes") or cm.get("labels") or me.get("classes")}
+        cm = cm.get("matrix") or cm.get("counts")
+    if not (isinstance(cm, list) and cm and all(isinstance(r, list) and len(r) == len(cm) for r in cm)):
+        return False
+    import numpy as np
+
+    m = np.asarray(cm, dtype=float)
+    k = len(m)
+    labels = _class_names(me, k)
+    rows = m.sum(1, keepdims=True)
+    frac = np.divide(m, rows, out=np.zeros_like(m), where=rows > 0)
+    plt = _plt()
+    size = max(5.0, 0.55 * k + 2)
+    fig, ax = plt.subplots(figsize=(size + 1.2, size))
+    im = ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="fraction of the true class")
+    if k <= 25:
+        for i in range(k):
+            for j in range(k):
+                ax.text(j, i, f"{int(m[i, j])}", ha="center", va="center", fontsize=7,
+                        color="white" if frac[i, j] > 0.5 else "black")
+    ax.set_xticks(range(k), labels, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(k), labels, fontsize=8)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    n = int(m.sum())
+    ax.set_title(f"Confusion matrix: {name} on the {v['dataset']} test set ({n} images, counts)" + _quick_tag(quick),
+                 fontsize=10)
+    _save(fig, path)
+    return True
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the stage
+# ---------------------------------------------------------------------------------------------------------
+def run(p: Params) -> dict:
+    """Write artifacts/report.md, artifacts/summary.json and artifacts/plots/*.png; return the summary.
+
+    summary.json: {"variants": {NAME: {dataset, arch, params, flops_per_image, top1, top5, top1_10crop,
+    top5_10crop, crops, val_top1, n_test, seed_reference, train_seconds, train_device, epochs, onnx_bytes, onnx,
+    onnx_top1, latency: {BACKEND[_PRECISION]: {BATCH: {p50_ms, p90_ms, p99_ms, images_per_s}}}, fastest_batch1,
+    quick, have: {train, metrics, export, bench}, commands}}, "missing": [NAME...], "best": {DATASET: NAME},
+    "best_by": {DATASET: "10-crop"|"5-crop"|"single-crop"}, "pareto": {DATASET: [NAME...]}, "data": {DATASET:
+    {source, format, path, description, val_size, prepared}}, "quick", "machine", "git_commit", "plots", "generated"}
+    Accuracies are fractions; latencies ms; throughput images/s.
+    """
+    variants = gather(p)
+    quick = p.quick.enabled or any(v["quick"] for v in variants.values())
+    missing = [n for n, v in variants.items() if not v["have"]["metrics"]]
+    datasets = sorted(set(p.variants.values()))
+    data = {ds: describe_data(p, ds, _prepared_meta(ds)) for ds in datasets}
+
+    best: dict[str, str] = {}
+    best_by: dict[str, str] = {}
+    fronts: dict[str, list[str]] = {}
+    for ds in datasets:
+        cands = [(accuracy(v), n) for n, v in variants.items() if v["dataset"] == ds and accuracy(v)[0] is not None]
+        # rank on multi-crop where every candidate has it, else single-crop for all (never a mix)
+        if cands:
+            if all(variants[n]["top1_10crop"] is not None for _, n in cands):
+                key, by = "top1_10crop", f"{variants[cands[0][1]]['crops']}-crop"
+            else:
+                key, by = "top1", "single-crop"
+            ranked = [(variants[n][key], n) for _, n in cands if variants[n][key] is not None]
+            if ranked:
+                best[ds] = max(ranked, key=lambda t: t[0])[1]
+                best_by[ds] = by
+        pts = [(n, v["fastest_batch1"]["p50_ms"], accuracy(v)[0]) for n, v in variants.items()
+               if v["dataset"] == ds and v["fastest_batch1"] and accuracy(v)[0] is not None]
+        fronts[ds] = pareto(pts)
+
+    machines = [v["bench_machine"] for v in variants.values() if v["bench_machine"]]
+    machine = machines[0] if machines else None
+    machine_text = (machine.get("gpu") or machine.get("cpu") or "?") if machine else "no benchmark yet"
+    commit = _git_commit()
+
+    plot_dir = paths.plots()
+    plots: dict[str, str] = {}
+    f = plot_dir / PLOT_FILES["accuracy_vs_latency"]
+    plot_accuracy_vs_latency(variants, fronts, quick, f)
+    plots["accuracy_vs_latency"] = str(f)
+    f = plot_dir / PLOT_FILES["training_curves"]
+    plot_training_curves(variants, quick, f)
+    plots["training_curves"] = str(f)
+    f = plot_dir / PLOT_FILES["latency_vs_batch"]
+    plot_latency_vs_batch(variants, f, machine_text)
+    plots["latency_vs_batch"] = str(f)
+    for ds, name in best.items():
+        f = plot_dir / f"confusion_{name}.png"
+        if plot_confusion(name, variants[name], quick, f):
+            plots[f"confusion_{ds}"] = str(f)
+
+    public = {n: {k: val for k, val in v.items() if not k.startswith("_") and k not in ("bench_machine", "skipped")}
+              for n, v in variants.items()}
+    summary = {
+        "variants": public,
+        "missing": missing,
+        "best": best,
+        "best_by": best_by,
+        "pareto": fronts,
+        "data": data,
+        "quick": quick,
+        "machine": machine,
+        "git_commit": commit,
+        "plots": plots,
+        "generated": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": "netpipe report",
+    }
+    fileio.write_text(paths.REPORT, render_markdown(p, variants, summary))
+    fileio.write_json(paths.SUMMARY, summary)
+    return summary
+
+
+def render_markdown(p: Params, variants: dict, s: dict) -> str:
+    quick, commit = s["quick"], s["git_commit"]
+    at = f" at git commit `{commit}`" if commit else ""
+    out: list[str] = ["# netpipe report", ""]
+    if quick:
+        out += ["> **QUICK CHECK RUN (quick.enabled: true): every model trained for a few steps only. "
+                "THE ACCURACIES BELOW ARE MEANINGLESS**; this run checks that every stage works, nothing more.", ""]
+    out += [f"Generated {s['generated']} by `netpipe report`{at} from the stage outputs in artifacts/ "
+            "(no figure in this file is typed in).", ""]
+
+    out += ["## Data", ""]
+    for ds, d in s["data"].items():
+        counts = (d.get("prepared") or {}).get("counts")
+        cnt = (f": {counts.get('train')} train / {counts.get('val')} validation / {counts.get('test')} test images"
+               if isinstance(counts, dict) else "")
+        out.append(f"- **{ds}**: {d['description']}{cnt} (params `data.{ds}`: source `{d['source']}`"
+                   + (f", path `{d['path']}`" if d.get("path") else "") + ").")
+    out += ["", "Test accuracies are on the dataset's test split; validation accuracy on the held-out part of the "
+            "training set (the checkpoint is the epoch with the best validation accuracy).", ""]
+
+    # ---- the table -------------------------------------------------------------------------------------------
+    keys: list[str] = []
+    batches: set[int] = set()
+    for v in variants.values():
+        for k, rows in v["latency"].items():
+            if k not in keys:
+                keys.append(k)
+            batches.update(int(b) for b in rows)
+    keys.sort(key=_key_order)
+    big = max(batches) if batches else None
+    header = ["variant", "dataset", "params", "FLOPs/img", "ONNX", "test top-1 (1 crop)", "test top-1 (multi-crop)",
+              "seed doc top-1", "ours - seed (1 / multi)", "val top-1", "train time", "train device"]
+    header += [f"{k}: p50 @1 / img/s @{big}" for k in keys]
+    rows = []
+    for name, v in variants.items():
+        ref = v["seed_reference"]
+        seed = ref.get("top1")
+        seed_txt = NA if seed is None else f"{100 * seed:.2f}% ({ref.get('doc')})"
+        d1 = None if seed is None or v["top1"] is None else v["top1"] - seed
+        dm = None if seed is None or v["top1_10crop"] is None else v["top1_10crop"] - seed
+        multi = _pct(v["top1_10crop"]) + (f" ({v['crops']}-crop)" if v["top1_10crop"] is not None else "")
+        row = [name + (" (missing: no metrics)" if not v["have"]["metrics"] else ""), v["dataset"], _count(v["params"]),
+               _count(v["flops_per_image"]), _bytes(v["onnx_bytes"]), _pct(v["top1"]), multi, seed_txt,
+               f"{_signed_pp(d1)} / {_signed_pp(dm)}", _pct(v["val_top1"]), _seconds(v["train_seconds"]),
+               v["train_device"] or NA]
+        for k in keys:
+            per = v["latency"].get(k)
+            if not per:
+                row.append(NA)
+                continue
+            r1 = per.get("1")
+            bmax = max(per, key=int)
+            thr = per[bmax]["images_per_s"]
+            row.append(f"{_ms(r1['p50_ms']) if r1 else NA} / "
+                       + (NA if thr is None else f"{thr:,.0f}" + ("" if int(bmax) == big else f" (@{bmax})")))
+        rows.append(row)
+    out += ["## Results", "", _table(header, rows), ""]
+    out += ["FLOPs count multiply and add separately (2 per MAC), per image, from torch.utils.flop_counter. "
+            "Latency: p50 of one synchronised call at batch 1; throughput: images/s at the largest batch "
+            "(mean over the timed calls). Backend keys without a suffix are fp32.", ""]
+    if s["missing"]:
+        out += [f"**Missing** (no artifacts/metrics/VARIANT.json: run `netpipe evaluate VARIANT` or `dvc repro`): "
+                + ", ".join(f"`{n}`" for n in s["missing"]), ""]
+    refs = [(n, v["seed_reference"]) for n, v in variants.items() if v["seed_reference"].get("note")]
+    if refs:
+        out += ["Seed-document figures (params `nets.VARIANT.seed_reference`):", ""]
+        out += [f"- `{n}`: {('%.2f%%' % (100 * r['top1'])) if r.get('top1') is not None else 'no figure'} "
+                f"(doc {r.get('doc')}): {r.get('note')}" for n, r in refs]
+        out.append("")
+
+    # ---- best and Pareto ------------------------------------------------------------------------------------
+    out += ["## Best variant per dataset", ""]
+    for ds in s["data"]:
+        name = s["best"].get(ds)
+        if not name:
+            out.append(f"- **{ds}**: none (no variant of this dataset has test metrics yet).")
+            continue
+        v = variants[name]
+        by = s["best_by"][ds]
+        acc = v["top1_10crop"] if by != "single-crop" else v["top1"]
+        out.append(f"- **{ds}**: `{name}`, {_pct(acc)} test top-1 ({by}; ranked by the highest {by} test top-1 "
+                   f"of the {ds} variants).")
+    out += ["", "Pareto front of accuracy (multi-crop test top-1 where measured) against latency (batch-1 p50 on "
+            "the variant's fastest backend): no variant outside it is both faster and more accurate than one on it.",
+            ""]
+    for ds, front in s["pareto"].items():
+        if not front:
+            out.append(f"- **{ds}**: n/a (needs metrics and benchmark results)")
+            continue
+        parts = []
+        for n in front:
+            v = variants[n]
+            acc, by = accuracy(v)
+            f = v["fastest_batch1"]
+            parts.append(f"`{n}` ({_pct(acc)} {by}, {_ms(f['p50_ms'])} on {f['backend']}"
+                         + ("" if f["batch"] == "1" else f" at batch {f['batch']}") + ")")
+        out.append(f"- **{ds}**: " + " -> ".join(parts))
+    out.append("")
+
+    # ---- plots -----------------------------------------------------------------------------------------------
+    out += ["## Plots", ""]
+    titles = {"accuracy_vs_latency": "Accuracy vs latency, with the Pareto front",
+              "training_curves": "Training curves (validation accuracy and training loss per epoch)",
+              "latency_vs_batch": "Latency vs batch size per backend"}
+    rel = lambda f: Path(f).relative_to(paths.ARTIFACTS).as_posix()  # noqa: E731
+    cmds = {
+        "accuracy_vs_latency": "`netpipe evaluate VARIANT`, `netpipe bench VARIANT`, `netpipe report`",
+        "training_curves": "`netpipe train VARIANT`, `netpipe report`",
+        "latency_vs_batch": "`netpipe bench VARIANT`, `netpipe report`",
+    }
+    for key, f in s["plots"].items():
+        if key.startswith("confusion_"):
+            ds = key[len("confusion_"):]
+            name = s["best"][ds]
+            title, cmd = f"Confusion matrix of the best {ds} model ({name})", f"`netpipe evaluate {name}`, `netpipe report`"
+        else:
+            title, cmd = titles[key], cmds[key]
+        out += [f"### {title}", "", f"![{title}]({rel(f)})", "", f"Produced by {cmd}{at}.", ""]
+
+    # ---- benchmark machine and skips ----------------------------------------------------------------------
+    out += ["## Benchmark machine", ""]
+    m = s["machine"]
+    if m:
+        gpu = f"{m.get('gpu')} ({m.get('gpu_memory_gib')} GiB), CUDA {m.get('cuda')}, cuDNN {m.get('cudnn')}; " if m.get("gpu") else "no GPU; "
+        out += [f"{gpu}CPU {m.get('cpu')} ({m.get('cpu_cores')} logical cores, load average {m.get('load_avg_1min')} "
+                f"at the start); torch {m.get('torch')}, onnxruntime {m.get('onnxruntime')}, onnx {m.get('onnx')}, "
+                f"python {m.get('python')}. Each variant's artifacts/bench/VARIANT.json holds its own machine record, "
+                "the measured peaks and the floor (`floor_ms`, `fraction_of_peak`).", ""]
+        reasons: dict[str, set[str]] = {}
+        for v in variants.values():
+            for sk in v["skipped"]:
+                reasons.setdefault(f"{backend_key(sk.get('backend', '?'), sk.get('precision', 'fp32'))}", set()).add(
+                    str(sk.get("reason")))
+        if reasons:
+            out += ["Not measured on this machine (reason as recorded by `netpipe bench`):", ""]
+            out += [f"- {k}: " + "; ".join(sorted(r)[:3]) + (" ..." if len(r) > 3 else "")
+                    for k, r in sorted(reasons.items(), key=lambda kv: _key_order(kv[0]))]
+            out.append("")
+    else:
+        out += ["No benchmark results yet (`netpipe bench VARIANT`).", ""]
+
+    # ---- provenance -------------------------------------------------------------------------------------------
+    out += ["## Produced by", ""]
+    out += ["Every figure above comes from these commands (run by `dvc repro`, which records their params):", ""]
+    for name, v in variants.items():
+        done = [c for stage, c in v["commands"].items() if v["have"][{"train": "train", "evaluate": "metrics",
+                                                                           "export": "export", "bench": "bench"}[stage]]]
+        todo = [c for stage, c in v["commands"].items() if not v["have"][{"train": "train", "evaluate": "metrics",
+                                                                             "export": "export", "bench": "bench"}[stage]]]
+        line = f"- `{name}`: " + (", ".join(f"`{c}`" for c in done) or "nothing yet")
+        if todo:
+            line += " (outputs missing: " + ", ".join(f"`{c}`" for c in todo) + ")"
+        out.append(line)
+    out += [f"- this report: `netpipe report`{at}", ""]
+    return "\n".join(out)

@@ -1,0 +1,130 @@
+"""params.yaml validation: every bad value stops with one line naming the key, exit code 2, no traceback."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline import params
+from pipeline.errors import ParamsError
+
+ROOT = Path(__file__).resolve().parents[1]
+BASE = yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def test_repo_params_valid():
+    p = params.load(ROOT / "params.yaml")
+    assert set(p.variants) <= set(p.nets)
+    assert p.variant("googlenet_cifar").train.optimizer.lr == 0.1
+    # YAML merge keys: a derived variant changes only what it overrides
+    assert p.nets["alexnet_cifar_adam"].train.optimizer.name == "adam"
+    assert p.nets["alexnet_cifar_adam"].train.epochs == p.nets["alexnet_cifar"].train.epochs
+
+
+def _mutate(path: str, value, delete: bool = False) -> dict:
+    raw = copy.deepcopy(BASE)
+    *parents, last = path.split(".")
+    node = raw
+    for k in parents:
+        node = node[k]
+    if delete:
+        del node[last]
+    else:
+        node[last] = value
+    return raw
+
+
+@pytest.mark.parametrize("path,value,expect", [
+    ("nets.googlenet_cifar.train.epochs", -1, r"nets\.googlenet_cifar\.train\.epochs: Input should be greater than 0 \(got -1\)"),
+    ("nets.googlenet_cifar.train.epochs", "many", r"nets\.googlenet_cifar\.train\.epochs: .*integer"),
+    ("nets.googlenet_cifar.train.epohcs", 3, r"nets\.googlenet_cifar\.train\.epohcs: unknown key; allowed: epochs, batch_size"),
+    ("data.cifar10.sauce", "x", r"data\.cifar10\.sauce: unknown key; allowed: source, format, path"),
+    ("bogus", 1, r"bogus: unknown key; allowed: seed, quick, data, variants, nets"),
+    ("nets.googlenet_cifar.train.optimizer.name", "rmsprop", r"optimizer\.name: Input should be 'sgd', 'nesterov', 'adam' or 'adamw'"),
+    ("nets.googlenet_cifar.eval.crop", 64, r"nets\.googlenet_cifar\.eval\.crop: crop 64 is larger than the image \(40x40 after resize/pad\); allowed: at most 40"),
+    ("variants.resnet50", "cifar10", r"variants\.resnet50: unknown variant; defined in nets: alexnet_cifar"),
+    ("variants.googlenet_cifar", "imagenet", r"variants\.googlenet_cifar: unknown dataset 'imagenet'"),
+    ("data.cifar10.std", [0.2, 0.0, 0.2], r"data\.cifar10\.std: every std must be > 0"),
+    ("data.mnist.source", "local", r"data\.mnist: source 'local' needs 'path'"),
+    ("bench.batch_sizes", [], r"bench\.batch_sizes: batch sizes must be a non-empty list"),
+])
+def test_bad_values_name_the_key(path, value, expect):
+    with pytest.raises(ParamsError, match=expect) as info:
+        params.parse(_mutate(path, value))
+    assert "\n" not in str(info.value)
+    assert info.value.exit_code == 2
+
+
+def test_one_line_data_switch_keeps_normalisation():
+    raw = copy.deepcopy(BASE)
+    raw["data"]["cifar10"] = {"source": "folder", "path": "../shared/data/cifar10-jpeg.tar.gz"}
+    raw["data"]["mnist"] = {"source": "local", "path": "../shared/data/mnist"}
+    p = params.parse(raw)
+    assert p.normalization("googlenet_cifar") == params.KNOWN_STATS["cifar10"]
+    assert p.normalization("alexnet_mnist") == params.KNOWN_STATS["mnist"]
+    assert p.channels("alexnet_mnist" and "mnist") == 1
+
+
+def test_missing_required_key():
+    with pytest.raises(ParamsError, match=r"nets\.alexnet_mnist\.train\.epochs: required key is missing"):
+        params.parse(_mutate("nets.alexnet_mnist.train.epochs", None, delete=True))
+
+
+def test_unknown_variant_on_command():
+    p = params.parse(BASE)
+    with pytest.raises(ParamsError, match="variant 'nope' is not in params 'variants'; allowed: alexnet_cifar"):
+        p.dataset_of("nope")
+
+
+def test_quick_mode_shortens_recipe():
+    raw = copy.deepcopy(BASE)
+    raw["quick"]["enabled"] = True
+    p = params.parse(raw)
+    t = p.variant("googlenet_cifar").train
+    assert t.epochs == 1 and t.max_steps_per_epoch == raw["quick"]["max_steps_per_epoch"]
+    assert p.variant_hash("googlenet_cifar") != params.parse(BASE).variant_hash("googlenet_cifar")
+
+
+def _cli(tmp_path: Path, text: str, *args: str) -> subprocess.CompletedProcess:
+    (tmp_path / "params.yaml").write_text(text)
+    return subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120)
+
+
+@pytest.mark.parametrize("text,expect", [
+    ("nets: [unclosed\n", r"params.yaml: invalid YAML at line \d+, column \d+"),
+    ("- just\n- a list\n", r"params.yaml: expected a mapping of keys at the top level, got list"),
+    (yaml.safe_dump(_mutate("nets.googlenet_cifar.train.batch_size", 0)), r"nets\.googlenet_cifar\.train\.batch_size: Input should be greater than 0"),
+])
+def test_cli_one_line_exit_2(tmp_path, text, expect):
+    r = _cli(tmp_path, text, "train", "googlenet_cifar")
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("netpipe: error: "), r.stderr
+    import re
+    assert re.search(expect, lines[0]), lines[0]
+
+
+def test_cli_unknown_variant(tmp_path):
+    r = _cli(tmp_path, yaml.safe_dump(BASE, sort_keys=False), "evaluate", "resnet9000")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip() == ("netpipe: error: variant 'resnet9000' is not in params 'variants'; allowed: "
+                                + ", ".join(BASE["variants"]))
+
+
+def test_cli_missing_params(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "pipeline", "train", "x"], cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.startswith("netpipe: error: params.yaml: not found")
+
+
+def test_cli_import_is_light():
+    """The CLI's import path must not pull torch/onnxruntime in (they load only when a command needs them)."""
+    code = "import sys, pipeline.cli, pipeline.params; print(sorted(m for m in ('torch','onnxruntime','torchvision') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True).stdout
+    assert out.strip() == "[]"

@@ -1,0 +1,129 @@
+"""A real `dvc repro` of the whole pipeline in a temporary copy of the project, on tiny data written in the
+real formats (CIFAR pickled batches, MNIST idx, an image-folder tarball), with a reduced set of variants and
+steps set through params. Then: every output exists and holds sane values, a second `dvc repro` does nothing,
+and changing one variant's learning rate invalidates that variant only."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.datagen import make_cifar_batches, make_image_folder, make_mnist_idx
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+VARIANTS = {"alexnet_cifar": "cifar10", "googlenet_cifar": "cifar10", "alexnet_mnist": "mnist", "alexnet_thinner_4": "shapes"}
+
+
+def _params(root: Path) -> dict:
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    tiny = {"epochs": 2, "batch_size": 8, "max_steps_per_epoch": 3, "eval_batch_size": 64, "log_every": 2}
+    raw["data"] = {
+        "cifar10": {**raw["data"]["cifar10"], "source": "local", "path": str(root / "raw" / "cifar"), "val_size": 20},
+        "mnist": {**raw["data"]["mnist"], "source": "local", "path": str(root / "raw" / "mnist"), "val_size": 20},
+        "shapes": {"source": "folder", "path": str(root / "raw" / "shapes.tar.gz"), "val_size": 6},
+    }
+    raw["variants"] = VARIANTS
+    nets = {}
+    for name in VARIANTS:
+        net = raw["nets"][name]
+        net["train"].update(tiny)
+        nets[name] = net
+    nets["alexnet_mnist"]["train"]["batch_size"] = 4
+    raw["nets"] = nets
+    raw["export"].update({"parity_samples": 8})
+    raw["bench"] = {"batch_sizes": [1, 4], "warmup": 1, "iterations": 3, "backends": ["ort_cpu", "torch_eager"],
+                    "precisions": ["fp32"]}
+    return raw
+
+
+def _run(cmd: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    r = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    if check and r.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-6000:]}")
+    return r
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("netpipe")
+    for name in ("dvc.yaml", ".dvcignore", "pyproject.toml"):
+        if (ROOT / name).exists():
+            shutil.copy(ROOT / name, root / name)
+    shutil.copytree(ROOT / "pipeline", root / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
+    make_cifar_batches(root / "raw" / "cifar", n_train=80, n_test=40)
+    make_mnist_idx(root / "raw" / "mnist", n_train=80, n_test=40)
+    make_image_folder(root / "raw" / "shapes", classes=("circle", "square", "triangle"), n_train=10, n_test=5,
+                      size=32, tar=True)
+    (root / "params.yaml").write_text(yaml.safe_dump(_params(root), sort_keys=False))
+    (root / ".gitignore").write_text("/raw/\n")
+    _run(["git", "init", "-q"], root)
+    _run([sys.executable, "-m", "dvc", "init", "-q"], root)
+    _run([sys.executable, "-m", "dvc", "config", "core.analytics", "false"], root)
+    _run(["git", "add", "-A"], root)
+    _run(["git", "commit", "-qm", "init"], root)
+    r = _run([sys.executable, "-m", "dvc", "repro"], root)
+    (root / "first_repro.log").write_text(r.stdout + r.stderr)
+    return root
+
+
+def test_outputs_exist_and_are_sane(project):
+    for name, dataset in VARIANTS.items():
+        assert (project / "models" / f"{name}.pt").stat().st_size > 1000
+        assert (project / "models" / f"{name}.onnx").stat().st_size > 1000
+        m = json.loads((project / "artifacts" / "metrics" / f"{name}.json").read_text())
+        for key in ("top1", "top1_10crop", "top5", "val_top1"):
+            assert 0.0 <= m[key] <= 1.0, (name, key, m[key])
+        t = json.loads((project / "artifacts" / "train" / f"{name}.json").read_text())
+        assert t["epochs"] == 2 and t["steps_per_epoch"] == 3 and t["train_seconds"] > 0
+        curves = (project / "artifacts" / "train" / f"{name}.csv").read_text().splitlines()
+        assert curves[0].startswith("epoch,") and len(curves) == 3
+        e = json.loads((project / "artifacts" / "export" / f"{name}.json").read_text())
+        assert e["parity"]["max_abs_diff"] <= 1e-4
+        b = json.loads((project / "artifacts" / "bench" / f"{name}.json").read_text())
+        assert b["results"]["ort_cpu"]["fp32"]["1"]["p50_ms"] > 0
+    summary = json.loads((project / "artifacts" / "summary.json").read_text())
+    assert set(summary["variants"]) == set(VARIANTS)
+    assert set(summary["best"]) == {"cifar10", "mnist", "shapes"}
+    report = (project / "artifacts" / "report.md").read_text()
+    for name in VARIANTS:
+        assert name in report
+
+
+def test_dvc_metrics_and_plots_render(project):
+    r = _run([sys.executable, "-m", "dvc", "metrics", "show", "--json"], project)
+    assert "top1" in r.stdout
+    r = _run([sys.executable, "-m", "dvc", "plots", "show", "--json"], project)
+    assert "val_acc" in r.stdout
+
+
+def test_second_repro_does_nothing(project):
+    r = _run([sys.executable, "-m", "dvc", "repro"], project)
+    assert "Running stage" not in r.stdout + r.stderr
+    assert "up to date" in (r.stdout + r.stderr).lower()
+
+
+def test_changing_one_lr_reruns_that_variant_only(project):
+    params_file = project / "params.yaml"
+    original = params_file.read_text()
+    raw = yaml.safe_load(original)
+    raw["nets"]["alexnet_cifar"]["train"]["optimizer"]["lr"] *= 0.5
+    params_file.write_text(yaml.safe_dump(raw, sort_keys=False))
+    try:
+        r = _run([sys.executable, "-m", "dvc", "status", "--json"], project)
+        changed = set(json.loads(r.stdout))
+        assert "train@alexnet_cifar" in changed
+        assert not {s for s in changed if s.endswith(("googlenet_cifar", "alexnet_mnist", "alexnet_thinner_4"))}
+        assert not {s for s in changed if s.startswith("prepare")}
+    finally:
+        params_file.write_text(original)
