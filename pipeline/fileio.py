@@ -21,6 +21,12 @@ class OutputError(NetpipeError):
     """An output could not be written (disk full, read-only or unwritable directory)."""
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _describe(exc: OSError, path: Path) -> str:
     if exc.errno == errno.ENOSPC:
         why = "no space left on device"
@@ -47,6 +53,7 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
         yield tmp
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; outputs get the usual permissions
         os.replace(tmp, path)
         tmp = None
         with contextlib.suppress(OSError):  # make the rename itself durable

@@ -457,8 +457,11 @@ def _class_names(me: dict, n: int) -> list[str]:
 def plot_confusion(name: str, v: dict, quick: bool, path: Path) -> bool:
     me = v["_metrics"] or {}
     cm = _first(me, "confusion", "confusion_matrix")
-    if isinstance(cm, dict):  # {"matrix": [...], "classes": [...]}
+    what = "single crop"
+    if isinstance(cm, dict):  # {"classes": [...], "matrix": [...], "columns": "predicted class (single crop)"}
         me = {**me, "classes": cm.get("classes") or cm.get("labels") or me.get("classes")}
+        if isinstance(cm.get("columns"), str) and "(" in cm["columns"]:
+            what = cm["columns"].split("(", 1)[1].rstrip(")")
         cm = cm.get("matrix") or cm.get("counts")
     if not (isinstance(cm, list) and cm and all(isinstance(r, list) and len(r) == len(cm) for r in cm)):
         return False
@@ -484,7 +487,8 @@ def plot_confusion(name: str, v: dict, quick: bool, path: Path) -> bool:
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
     n = int(m.sum())
-    ax.set_title(f"Confusion matrix: {name} on the {v['dataset']} test set ({n} images, counts)" + _quick_tag(quick),
+    ax.set_title(f"Confusion matrix: {name} on the {v['dataset']} test set\n({n} images, {what}; cells are counts)"
+                 + _quick_tag(quick),
                  fontsize=10)
     _save(fig, path)
     return True

@@ -31,6 +31,7 @@ def _project(root: Path) -> Path:
     raw["data"] = {"cifar10": {"source": "local", "path": str(root / "raw"), "val_size": 24}}
     raw["variants"] = {VARIANT: "cifar10"}
     net = raw["nets"][VARIANT]
+    net["options"]["pool_stride"] = 2  # the compact version: fast checkpoints
     net["train"].update({"epochs": 3, "batch_size": 12, "max_steps_per_epoch": 8, "log_every": 1, "eval_batch_size": 24,
                          "deterministic": True})
     raw["nets"] = {VARIANT: net}

@@ -29,6 +29,7 @@ class Entry:
 
 
 _REGISTRY: dict[str, Entry] = {}
+_LOADED = False
 
 
 def register(*, doc: str, input_size: int, in_channels: int = 3, reported_params: int | None = None):
@@ -76,6 +77,9 @@ def param_count(arch: str, num_classes: int = 10, in_channels: int | None = None
 
 
 def _load() -> None:
-    if _REGISTRY:
+    global _LOADED
+    if _LOADED:
         return
     from . import alexnet_cifar, alexnet_keras, alexnet_mnist, alexnet_torchvision, googlenet  # noqa: F401  (registers)
+
+    _LOADED = True

@@ -10,8 +10,8 @@ is rate 0.5). Its "MSRA sqrt(2/n)" initialisation is init="msra".
 
 Pooling stride: the document writes "max pool: 2*2" and "FC1: 98304 * 1024"; 98304 = 32*32*96, i.e. its code
 pools with a 2x2 window at stride 1 (tf.nn.max_pool(..., strides=1, padding='SAME')) and never downsamples.
-pool_stride=2 (the default) halves the resolution at each pool (32->16->8->4, FC1 1536 -> 1024);
-pool_stride=1 is the document's code (FC1 98304 -> 1024, 102.4M parameters).
+pool_stride=2 halves the resolution at each pool (32->16->8->4, FC1 1536 -> 1024);
+pool_stride=1 (the default) is the document's code (FC1 98304 -> 1024, 102.4M parameters).
 
 Variants of its experiments: lrn="first"/"none" (experiment 4), dropout=0.5 (5), head="gap" (6: global average
 pooling of conv5 replaces fc1/fc2), batchnorm=True (7: BatchNorm2d after each conv, before ReLU; eps 1e-3 and
@@ -36,7 +36,7 @@ def _check(name: str, value, allowed: tuple) -> None:
 
 @register(doc="000_316750ea501261e6.txt", input_size=32, in_channels=3)
 def alexnet_cifar(num_classes: int = 10, in_channels: int = 3, lrn: str = "both", dropout: float = 0.1,
-                  head: str = "fc", batchnorm: bool = False, init: str = "msra", pool_stride: int = 2) -> nn.Module:
+                  head: str = "fc", batchnorm: bool = False, init: str = "msra", pool_stride: int = 1) -> nn.Module:
     _check("lrn", lrn, LRN)
     _check("head", head, HEADS)
     _check("init", init, INITS)

@@ -1,0 +1,228 @@
+"""`netpipe export VARIANT`: models/VARIANT.onnx (fp32) and models/VARIANT.fp16.onnx, checked against PyTorch.
+
+fp32: torch.onnx.export of the best checkpoint in eval mode, on the CPU (no GPU needed): the TorchScript exporter,
+or the torch.export-based one when export.dynamo (weights inside the file: external_data=False). Input "input"
+(N, C, S, S) float32, normalised; output "logits"; batch dimension dynamic when export.dynamic_batch; opset
+export.opset.
+
+fp16: fp16 weights and activations with float32 input and output: the export of `Fp16(model)`, which is
+`model.half()` between a cast of the input to fp16 and a cast of the logits back to fp32 (two Cast nodes in the
+graph). It is a drop-in replacement of the fp32 file: same input, same metadata, so predict and bench feed it the
+same arrays. It always goes through the torch.export-based exporter, which traces with fake tensors: the
+TorchScript exporter runs the model, and PyTorch's CPU lacks fp16 kernels some nets need (avg_pool3d inside
+LocalResponseNorm), so this way the fp16 file is written on CPU-only machines too.
+
+Both files carry their own preprocessing in ONNX metadata_props (see `metadata`), so predict needs nothing else.
+Files are written atomically.
+
+Checks (a failure stops the stage with NetpipeError and the measured numbers):
+- onnx.checker on both files;
+- parity: onnxruntime (CPU provider, and CUDA too when usable) vs PyTorch fp32 on the CPU, on
+  export.parity_samples real test images (centre-cropped as evaluate does) and as many random inputs: max abs
+  logit difference <= export.tolerance;
+- accuracy: the ONNX file evaluated through onnxruntime on the same test images with the same protocol as
+  evaluate (shared code: evaluate.crop_logits/accuracy) must match artifacts/metrics/VARIANT.json to 0.01
+  percentage points, single-crop and multi-crop.
+The fp16 file's difference to PyTorch fp32 (same inputs) is compared with export.fp16_tolerance (a warning and
+`within_tolerance: false` when above) and its accuracy recorded, wherever onnxruntime can run it (CUDA when
+usable, else the CPU provider); where no provider can, both are null with the reason.
+artifacts/export/VARIANT.json records all of it.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from torch import nn
+
+from . import evaluate, fileio, paths, runtime, transforms
+from .data import load_prepared
+from .errors import NetpipeError
+from .params import Params
+from .predict import META_FORMAT, infer
+from .train import load_model, norm_tensors
+
+ACCURACY_PP = 0.01  # allowed ONNX-vs-PyTorch accuracy difference, in percentage points
+CUDA = ("CUDAExecutionProvider", {"use_tf32": "0"})  # exact fp32 for the comparisons
+FP16_METHOD = "model.half() with fp32 I/O (Cast nodes at input and output), torch.export-based exporter"
+
+
+class Fp16(nn.Module):
+    """fp16 network, fp32 interface."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model.half()
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:  # noqa: A002  (the ONNX input's name)
+        return self.model(input.half()).float()
+
+
+def git_commit() -> str:
+    try:
+        r = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        return r.stdout.strip() if r.returncode == 0 and r.stdout.strip() else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def netpipe_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("netpipe")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def metadata(p: Params, variant: str, ck: dict, image_hw: tuple[int, int]) -> dict[str, str]:
+    """Everything predict needs to turn an image file into this model's input (ONNX metadata_props)."""
+    net, dataset = p.variant(variant), p.dataset_of(variant)
+    mean, std = p.normalization(variant)
+    return {
+        "netpipe_format": META_FORMAT, "variant": variant, "arch": net.arch, "dataset": dataset,
+        "format": p.dataset_format(dataset),  # "mnist" -> digit-style preprocessing in predict
+        "classes": json.dumps(list(ck["classes"])), "channels": str(ck["in_channels"]),
+        "input_size": str(net.input_size), "image_size": json.dumps(list(image_hw)),
+        "mean": json.dumps(mean), "std": json.dumps(std), "eval": json.dumps(net.eval.model_dump(mode="json")),
+        "commit": git_commit(), "params_hash": str(ck.get("config_hash")), "netpipe_version": netpipe_version(),
+    }
+
+
+def _export(model: nn.Module, path: Path, p: Params, shape: tuple[int, ...], meta: dict, dynamo: bool) -> None:
+    """Export `model` to `path`, add the metadata, check it."""
+    dummy = torch.zeros(2, *shape)
+    kw = dict(input_names=["input"], output_names=["logits"], opset_version=p.export.opset)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if dynamo:
+            dyn = ({0: torch.export.Dim("batch")},) if p.export.dynamic_batch else None
+            torch.onnx.export(model, (dummy,), str(path), dynamo=True, external_data=False, dynamic_shapes=dyn,
+                              verbose=False, **kw)
+        else:
+            axes = {"input": {0: "batch"}, "logits": {0: "batch"}} if p.export.dynamic_batch else None
+            torch.onnx.export(model, (dummy,), str(path), dynamo=False, dynamic_axes=axes, **kw)
+    proto = onnx.load(str(path))
+    del proto.metadata_props[:]
+    for key, value in meta.items():
+        proto.metadata_props.add(key=key, value=value)
+    try:
+        onnx.checker.check_model(proto, full_check=True)
+    except onnx.checker.ValidationError as exc:
+        raise NetpipeError(f"exported model fails onnx.checker: {str(exc).splitlines()[0]}") from None
+    onnx.save(proto, str(path))
+
+
+def ort_forward(sess):
+    """onnxruntime as a `forward` for evaluate.crop_logits: float tensor in, logits tensor out."""
+    return lambda x: torch.from_numpy(infer(sess, x.numpy()))
+
+
+def _max_diff(sess, ref: dict[str, torch.Tensor], inputs: dict[str, torch.Tensor]) -> dict[str, float]:
+    return {k: float((ort_forward(sess)(x) - ref[k]).abs().max()) for k, x in inputs.items()}
+
+
+def run(p: Params, variant: str) -> dict:
+    t0 = time.perf_counter()
+    net = p.variant(variant)
+    dataset = p.dataset_of(variant)
+    data = load_prepared(dataset)
+    x_test, y_test, _, _ = evaluate.eval_images(p, data)
+    cpu = torch.device("cpu")
+    model, ck = load_model(p, variant, cpu)
+    mean, std = norm_tensors(p, variant, cpu)
+
+    torch_metrics = fileio.read_json(paths.metrics(variant), "metrics file")
+    stale = torch_metrics.get("checkpoint", {}).get("config_hash") != ck.get("config_hash") \
+        or torch_metrics.get("n_test") != len(y_test)
+    if stale:
+        raise NetpipeError(f"{paths.metrics(variant)} was not computed for this checkpoint and these test images "
+                           f"({torch_metrics.get('n_test')} vs {len(y_test)} images): run `netpipe evaluate {variant}` first")
+
+    c, s = int(ck["in_channels"]), net.input_size
+    meta = metadata(p, variant, ck, tuple(data.x_test.shape[2:]))
+    out32, out16 = paths.onnx(variant), paths.onnx(variant, fp16=True)
+    fileio.write_with(out32, lambda tmp: _export(model, tmp, p, (c, s, s), {**meta, "precision": "fp32"},
+                                                 p.export.dynamo), suffix=".onnx")
+    fp16_model = Fp16(copy.deepcopy(model))
+    fileio.write_with(out16, lambda tmp: _export(fp16_model, tmp, p, (c, s, s), {**meta, "precision": "fp16"}, True),
+                      suffix=".onnx")
+
+    # ---- parity: onnxruntime vs PyTorch fp32 (CPU), real and random inputs --------------------------------
+    n = p.export.parity_samples
+    real = transforms.normalize(transforms.center_crop(torch.from_numpy(x_test[:n]), net.eval, s), mean, std)
+    rand = torch.randn(len(real), c, s, s, generator=torch.Generator().manual_seed(p.seed))
+    inputs = {"real": real.contiguous(), "random": rand}
+    with torch.no_grad():
+        ref = {k: model(x) for k, x in inputs.items()}
+    provider_sets = [["CPUExecutionProvider"]] + ([[CUDA, "CPUExecutionProvider"]] if runtime.cuda_usable() else [])
+    parity = {}
+    for providers in provider_sets:
+        sess = runtime.session(out32, provider_list=providers)
+        name = sess.get_providers()[0]
+        parity[name] = _max_diff(sess, ref, inputs)
+    worst = max(max(d.values()) for d in parity.values())
+    scale = max(float(r.abs().max()) for r in ref.values())
+    if worst > p.export.tolerance:
+        raise NetpipeError(f"{variant}: onnxruntime differs from PyTorch by {worst:.3g} (max abs logit difference, "
+                           f"{parity}; logits up to {scale:.3g}); tolerance export.tolerance = {p.export.tolerance:g}")
+
+    # ---- accuracy: the ONNX file through onnxruntime (best provider) vs artifacts/metrics ------------------
+    t1 = time.perf_counter()
+    onnx_acc = evaluate.accuracy(evaluate.crop_logits(ort_forward(sess), x_test, net, mean, std, cpu), y_test)
+    eval_seconds = time.perf_counter() - t1
+    diff_pp = {k: round(100 * (onnx_acc[k] - torch_metrics[k]), 6) for k in onnx_acc}
+    bad = {k: v for k, v in diff_pp.items() if abs(v) > ACCURACY_PP + 1e-9}
+    if bad:
+        raise NetpipeError(f"{variant}: ONNX accuracy differs from PyTorch's ({paths.metrics(variant)}) by "
+                           + ", ".join(f"{k} {v:+.4f} pp" for k, v in bad.items())
+                           + f" on {len(y_test)} test images (allowed: {ACCURACY_PP} pp)")
+
+    fp16 = {"path": str(out16), "bytes": out16.stat().st_size, "method": FP16_METHOD,
+            "tolerance": p.export.fp16_tolerance, **_fp16_check(out16, ref, inputs, x_test, y_test, net, mean, std, p)}
+
+    report = {
+        "variant": variant, "dataset": dataset, "onnx": str(out32), "onnx_bytes": out32.stat().st_size,
+        "opset": p.export.opset, "exporter": "dynamo" if p.export.dynamo else "torchscript",
+        "dynamic_batch": p.export.dynamic_batch, "providers": sess.get_providers(),
+        "parity": {"max_abs_diff": worst, "by_provider": parity, "samples": len(real), "random_samples": len(rand),
+                   "max_abs_logit": scale, "tolerance": p.export.tolerance},
+        "accuracy": {"onnx": onnx_acc, "torch": {k: torch_metrics[k] for k in onnx_acc}, "diff_pp": diff_pp,
+                     "allowed_pp": ACCURACY_PP, "n_test": len(y_test), "eval_seconds": round(eval_seconds, 3)},
+        "fp16": fp16, "metadata": {k: v for k, v in meta.items() if k not in ("classes",)},
+        "seconds": round(time.perf_counter() - t0, 3), "quick": p.quick.enabled, "command": f"netpipe export {variant}",
+    }
+    fileio.write_json(paths.export_report(variant), report)
+    f16 = f"fp16 diff {fp16['max_abs_diff']:.3g}" if fp16["max_abs_diff"] is not None else f"fp16 {fp16['reason']}"
+    print(f"[{variant}] {out32} ({report['onnx_bytes'] / 1e6:.1f} MB): parity {worst:.3g}, ONNX top-1 "
+          f"{onnx_acc['top1']:.4f} vs PyTorch {torch_metrics['top1']:.4f}; {out16}: {f16} -> {paths.export_report(variant)}")
+    return report
+
+
+def _fp16_check(path: Path, ref, inputs, x_test, y_test, net, mean, std, p: Params) -> dict:
+    """Parity and accuracy of the fp16 file on the best provider that runs it; null with the reason if none does."""
+    providers = [CUDA, "CPUExecutionProvider"] if runtime.cuda_usable() else ["CPUExecutionProvider"]
+    try:
+        sess = runtime.session(path, provider_list=providers)
+        diff = _max_diff(sess, ref, inputs)
+    except Exception as exc:  # e.g. NOT_IMPLEMENTED: a provider without fp16 kernels for an op
+        why = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        return {"measured": False, "reason": f"not measured: onnxruntime cannot run it here ({why})",
+                "provider": None, "max_abs_diff": None, "within_tolerance": None, "accuracy": None}
+    worst = max(diff.values())
+    ok = bool(np.isfinite(worst) and worst <= p.export.fp16_tolerance)
+    if not ok:
+        print(f"warning: {path}: fp16 logits differ from fp32 PyTorch by {worst:.3g} "
+              f"(export.fp16_tolerance = {p.export.fp16_tolerance:g})", file=sys.stderr)
+    acc = evaluate.accuracy(evaluate.crop_logits(ort_forward(sess), x_test, net, mean, std, torch.device("cpu")), y_test)
+    return {"measured": True, "reason": None, "provider": sess.get_providers()[0], "max_abs_diff": worst,
+            "by_input": diff, "within_tolerance": ok, "accuracy": acc}

@@ -1,0 +1,263 @@
+"""`netpipe bench` and `netpipe report` on REAL stage outputs: a tiny project (tests/conftest.py,
+`pipeline_project`) where prepare -> train -> evaluate -> export -> bench ran for three small variants on two
+datasets. CPU only, no mocks."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from PIL import Image
+
+from pipeline import bench, params, paths, report
+from tests.conftest import TINY_VARIANTS
+
+BENCH_RESULT_KEYS = {"p50_ms", "p90_ms", "p99_ms", "mean_ms", "images_per_s", "iterations", "first_inference_ms",
+                     "speedup_vs_torch_eager", "floor_ms", "fraction_of_peak"}
+LATENCY_KEYS = {"p50_ms", "p90_ms", "p99_ms", "images_per_s"}
+
+
+@pytest.fixture
+def project(pipeline_project, monkeypatch):
+    monkeypatch.chdir(pipeline_project)
+    return pipeline_project
+
+
+def _load(path) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def _copy_project(src: Path, dst: Path) -> Path:
+    """A copy to change: params, data meta and artifacts copied; models linked (read-only use)."""
+    dst.mkdir(parents=True, exist_ok=True)
+    shutil.copy(src / "params.yaml", dst / "params.yaml")
+    shutil.copytree(src / "artifacts", dst / "artifacts")
+    shutil.copytree(src / "data", dst / "data")
+    os.symlink(src / "models", dst / "models")
+    return dst
+
+
+# ---------------------------------------------------------------------------------------------------------
+# bench
+# ---------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("variant", list(TINY_VARIANTS))
+def test_bench_output_structure_and_sanity(project, variant):
+    out = _load(paths.bench(variant))
+    assert out["variant"] == variant and out["command"] == f"netpipe bench {variant}"
+    for key in ("machine", "peak", "model", "results", "skipped", "settings"):
+        assert key in out
+    m = out["machine"]
+    for key in ("cpu", "cpu_cores", "gpu", "torch", "onnxruntime", "onnx", "cuda"):
+        assert key in m
+    assert m["torch"] == torch.__version__
+    model = out["model"]
+    assert model["flops_per_image"] > 0 and model["params"] > 0
+    assert model["weights_bytes"] >= 4 * model["params"]
+    assert model["input_shape"] == [3, 32, 32]
+    assert out["peak"]["cpu"]["fp32"]["matmul_flops_per_s"] > 1e8
+    assert out["peak"]["cpu"]["copy_bytes_per_s"] > 1e8
+
+    res = out["results"]
+    cpu_only = not torch.cuda.is_available()
+    expect = {"torch_eager", "ort_cpu"}
+    assert expect <= set(res)
+    for backend, per_prec in res.items():
+        for prec, per_batch in per_prec.items():
+            assert set(per_batch) <= {"1", "4"}, "batch keys are strings, from quick.bench_batch_sizes"
+            for b, r in per_batch.items():
+                assert BENCH_RESULT_KEYS <= set(r), (backend, prec, b)
+                assert 0 < r["p50_ms"] <= r["p90_ms"] <= r["p99_ms"], (backend, prec, b, r)
+                assert r["images_per_s"] > 0 and r["first_inference_ms"] > 0
+                assert r["iterations"] >= 5  # quick.bench_iterations
+                assert r["floor_ms"] > 0 and 0 < r["fraction_of_peak"]
+                assert r["speedup_vs_torch_eager"] > 0
+    for b in ("1", "4"):
+        assert res["torch_eager"]["fp32"][b]["speedup_vs_torch_eager"] == 1.0
+        assert res["ort_cpu"]["fp32"][b]["p50_ms"] > 0
+    # larger batches cost more in total but at least not less per call than the memory floor
+    assert res["torch_eager"]["fp32"]["4"]["floor_ms"] > res["torch_eager"]["fp32"]["1"]["floor_ms"]
+
+    skipped = {(s["backend"], s["precision"]): s["reason"] for s in out["skipped"]}
+    for s in out["skipped"]:
+        assert set(s) == {"backend", "precision", "reason"} and s["reason"]
+    if cpu_only:
+        for key in [("ort_cuda", "fp32"), ("ort_cuda_graph", "fp32"), ("torch_cuda_graph", "fp32"),
+                    ("torch_eager", "fp16")]:
+            assert key in skipped, f"{key} should be skipped with a reason on a CPU-only machine"
+        assert "CUDA" in skipped[("ort_cuda", "fp32")]
+        assert "ort_cuda" not in res and "torch_cuda_graph" not in res
+    # every requested combination is either measured or skipped: none silently dropped
+    for backend in out["settings"]["backends"]:
+        for prec in out["settings"]["precisions"]:
+            assert prec in res.get(backend, {}) or (backend, prec) in skipped, (backend, prec)
+
+
+def test_bench_ort_fp16_model_measured_or_explained(project):
+    out = _load(paths.bench("alexnet_cifar"))
+    got = "fp16" in out["results"].get("ort_cpu", {})
+    reason = [s["reason"] for s in out["skipped"] if s["backend"] == "ort_cpu" and s["precision"] == "fp16"]
+    assert got or reason
+
+
+def test_bench_torch_compile_time_boxed(pipeline_project, tmp_path, monkeypatch):
+    """torch_compile on the CPU: the first batch size compiles (or records why it could not); once the compile
+    budget is spent the other batch sizes are skipped with the reason."""
+    root = _copy_project(pipeline_project, tmp_path / "proj")
+    monkeypatch.chdir(root)
+    raw = yaml.safe_load(Path("params.yaml").read_text())
+    raw["bench"]["backends"] = ["torch_compile"]
+    raw["bench"]["precisions"] = ["fp32"]
+    raw["quick"]["bench_batch_sizes"] = [1, 2]
+    raw["quick"]["bench_iterations"] = 2
+    Path("params.yaml").write_text(yaml.safe_dump(raw))
+    monkeypatch.setattr(bench, "COMPILE_BUDGET_S", 0.0)
+    out = bench.run(params.load("params.yaml"), "alexnet_cifar")
+    assert "torch_eager" in out["results"], "the reference is measured even when not asked for"
+    reasons = [s["reason"] for s in out["skipped"] if s["backend"] == "torch_compile"]
+    if "torch_compile" in out["results"]:
+        r = out["results"]["torch_compile"]["fp32"]["1"]
+        assert r["first_inference_ms"] > r["p50_ms"], "compilation is reported as the first inference"
+        assert any("time box" in x and "batch 2" in x for x in reasons), reasons
+    else:  # no compiler here: recorded, not raised
+        assert reasons and all(x for x in reasons)
+    assert _load(paths.bench("alexnet_cifar")) == out
+
+
+def test_measure_percentiles_and_min_seconds():
+    calls = []
+    r = bench.measure(lambda: calls.append(1), bench.Timer(False), 4, warmup=2, iterations=3, min_seconds=0.05,
+                      max_seconds=None)
+    assert r["iterations"] >= 3 and len(calls) == r["iterations"] + 1 + 2
+    assert r["p50_ms"] <= r["p90_ms"] <= r["p99_ms"]
+    assert r["images_per_s"] > 0
+
+
+# ---------------------------------------------------------------------------------------------------------
+# report
+# ---------------------------------------------------------------------------------------------------------
+@pytest.fixture
+def reported(project):
+    summary = report.run(params.load("params.yaml"))
+    return project, summary
+
+
+def test_report_markdown(reported):
+    root, summary = reported
+    md = (root / "artifacts" / "report.md").read_text()
+    rows = [line for line in md.splitlines() if line.startswith("| ")]
+    for v, ds in TINY_VARIANTS.items():
+        assert any(line.startswith(f"| {v} | {ds} |") for line in rows), f"no table row for {v}"
+    assert "QUICK CHECK RUN" in md and "MEANINGLESS" in md
+    assert "the JPEG copy of CIFAR-10 (cifar10-jpeg.tar.gz)" in md
+    assert "the official CIFAR-10" in md
+    for v in TINY_VARIANTS:
+        for stage in ("train", "evaluate", "export", "bench"):
+            assert f"`netpipe {stage} {v}`" in md
+    assert "`netpipe report`" in md and "Produced by" in md
+    # the seed document's figure beside ours, read from params
+    p = params.load("params.yaml")
+    ref = p.nets["alexnet_cifar"].seed_reference["top1"]
+    assert f"{100 * ref:.2f}% (000)" in md
+    # best per dataset is named, and says what it was ranked on
+    for ds in set(TINY_VARIANTS.values()):
+        assert f"**{ds}**: `{summary['best'][ds]}`" in md
+    assert "10-crop" in md
+    # numbers come from the stage outputs
+    ort1 = _load(paths.bench("alexnet_cifar"))["results"]["ort_cpu"]["fp32"]["1"]["p50_ms"]
+    assert report._ms(ort1) in md
+
+
+def test_report_plots_are_pngs(reported):
+    root, summary = reported
+    plots = summary["plots"]
+    for key in ("accuracy_vs_latency", "training_curves", "latency_vs_batch"):
+        assert key in plots
+    for ds in set(TINY_VARIANTS.values()):
+        assert f"confusion_{ds}" in plots, "the best model's confusion matrix is drawn per dataset"
+    for f in plots.values():
+        path = root / f
+        assert path.parent == root / "artifacts" / "plots"
+        with Image.open(path) as im:
+            im.verify()
+            assert im.format == "PNG"
+        with Image.open(path) as im:
+            assert im.size[0] > 300 and im.size[1] > 200
+    assert not [f for f in (root / "artifacts" / "plots").iterdir() if f.name.startswith(".")], "temp files left"
+
+
+def test_summary_json_schema(reported):
+    root, summary = reported
+    on_disk = _load(root / "artifacts" / "summary.json")
+    assert on_disk == json.loads(json.dumps(summary))
+    assert set(on_disk["variants"]) == set(TINY_VARIANTS)
+    for name, v in on_disk["variants"].items():
+        assert v["dataset"] == TINY_VARIANTS[name]
+        assert isinstance(v["params"], int) and v["params"] > 0
+        for key in ("top1", "top1_10crop", "val_top1"):
+            assert isinstance(v[key], float) and 0.0 <= v[key] <= 1.0, (name, key, v[key])
+        assert v["train_seconds"] > 0 and isinstance(v["train_device"], str)
+        assert isinstance(v["onnx_bytes"], int) and v["onnx_bytes"] > 0
+        assert "ort_cpu" in v["latency"] and "torch_eager" in v["latency"]
+        for key, per_batch in v["latency"].items():
+            assert not key.endswith("_fp32")
+            assert set(per_batch) == {"1", "4"}
+            for r in per_batch.values():
+                assert set(r) == LATENCY_KEYS and r["p50_ms"] <= r["p90_ms"] <= r["p99_ms"]
+        if "ort_cpu" in _load(paths.bench(name))["results"] and "fp16" in _load(paths.bench(name))["results"]["ort_cpu"]:
+            assert "ort_cpu_fp16" in v["latency"]
+        assert v["fastest_batch1"]["p50_ms"] == min(r["1"]["p50_ms"] for r in v["latency"].values() if "1" in r)
+        metrics = _load(paths.metrics(name))
+        assert v["top1"] == metrics["top1"] and v["top1_10crop"] == metrics["top1_10crop"]
+    assert set(on_disk["best"]) == set(TINY_VARIANTS.values())
+    for ds, name in on_disk["best"].items():
+        same = [v["top1_10crop"] for v in on_disk["variants"].values() if v["dataset"] == ds]
+        assert on_disk["variants"][name]["top1_10crop"] == max(same)
+        assert on_disk["pareto"][ds], "a dataset with measured variants has a Pareto front"
+    d = on_disk["data"]
+    assert d["cifar10"]["source"] == "local" and d["cifar10_jpeg"]["source"] == "folder"
+    assert d["cifar10"]["prepared"]["counts"]["test"] == 32
+    assert on_disk["quick"] is True and on_disk["missing"] == []
+
+
+def test_report_missing_outputs_show_na(pipeline_project, tmp_path, monkeypatch):
+    root = _copy_project(pipeline_project, tmp_path / "proj")
+    monkeypatch.chdir(root)
+    raw = yaml.safe_load(Path("params.yaml").read_text())
+    raw["variants"]["alexnet_cifar_drop05"] = "cifar10"  # in params, never run
+    raw["nets"]["alexnet_cifar_drop05"] = raw["nets"]["alexnet_cifar"]
+    Path("params.yaml").write_text(yaml.safe_dump(raw))
+    paths.bench("alexnet_thinner_4").unlink()
+    paths.export_report("alexnet_cifar").write_text("{ truncated")  # unreadable counts as missing
+    summary = report.run(params.load("params.yaml"))
+    assert summary["missing"] == ["alexnet_cifar_drop05"]
+    v = summary["variants"]["alexnet_thinner_4"]
+    assert v["latency"] == {} and v["flops_per_image"] is None and v["top1"] is not None
+    md = Path("artifacts/report.md").read_text()
+    row = next(line for line in md.splitlines() if line.startswith("| alexnet_thinner_4 |"))
+    assert "n/a" in row
+    row = next(line for line in md.splitlines() if line.startswith("| alexnet_cifar_drop05"))
+    assert "missing" in row and row.count("n/a") >= 8
+    assert "**Missing**" in md and "`alexnet_cifar_drop05`" in md
+    assert summary["best"]["cifar10"] in ("alexnet_cifar", "alexnet_thinner_4")
+
+
+def test_report_with_no_outputs_at_all(tmp_path, monkeypatch, pipeline_project):
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(pipeline_project / "params.yaml", tmp_path / "params.yaml")
+    summary = report.run(params.load("params.yaml"))
+    assert set(summary["missing"]) == set(TINY_VARIANTS) and summary["best"] == {}
+    for f in summary["plots"].values():
+        with Image.open(f) as im:
+            assert im.format == "PNG"
+
+
+def test_pareto_front():
+    pts = [("a", 1.0, 0.80), ("b", 2.0, 0.90), ("c", 3.0, 0.85), ("d", 0.5, 0.70), ("e", 2.0, 0.90)]
+    assert report.pareto(pts) == ["d", "a", "b", "e"]
+    assert report.pareto([("x", 1.0, 0.5), ("y", 1.0, 0.6)]) == ["y"]
+    assert report.pareto([]) == []
