@@ -52,7 +52,7 @@ CPU_MIN_ITERATIONS = 10  # ... at least this many timed runs (or all of `iterati
 COMPILE_BUDGET_S = 300.0  # torch_compile: stop compiling further batch sizes of a precision once this is spent
 FLOOR_METHOD = ("floor_ms = max(flops_per_image * batch / peak matmul FLOP/s, (weights_bytes + batch * "
                 "(input + output bytes per image)) / peak copy bytes/s), peaks of the device and precision the backend "
-                "runs in; fraction_of_peak = floor_ms / p50_ms")
+                "runs in (fp32 on a GPU: TF32 allowed, as the backends run it); fraction_of_peak = floor_ms / p50_ms")
 
 _TORCH_DTYPE = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 _ORT_NP = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64}

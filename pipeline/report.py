@@ -178,9 +178,15 @@ def gather(p: Params) -> dict:
             "train_seconds": _num(_first(tr, "train_seconds")),
             "train_device": _first(tr, "train_device"),
             "epochs": _first(tr, "epochs"),
+            "train_speed": train_speed(tr, _read_curves(paths.train_log(name)), _first(be, "model.flops_per_image"),
+                                       (be or {}).get("peak")),
             "onnx_bytes": onnx_bytes,
             "onnx": str(paths.onnx(name)),
-            "onnx_top1": _num(_first(ex, "onnx_top1", "top1_onnx", "onnx.top1", "fp32.top1")),
+            "onnx_top1": _num(_first(ex, "accuracy.onnx.top1", "onnx_top1")),
+            "onnx_fp16_bytes": _first(ex, "fp16.bytes"),
+            "parity_max_abs_diff": _num(_first(ex, "parity.max_abs_diff")),
+            "fp16_max_abs_diff": _num(_first(ex, "fp16.max_abs_diff")),
+            "fp16_top1": _num(_first(ex, "fp16.accuracy.top1")),
             "latency": lat,
             "fastest_batch1": fastest,
             "bench_machine": (be or {}).get("machine"),
@@ -197,6 +203,36 @@ def gather(p: Params) -> dict:
             "_metrics": me,
         }
     return variants
+
+
+TRAIN_FLOPS_METHOD = ("training FLOP/s = 3 x forward FLOPs per image (forward + backward ~ 2x forward) x images/s "
+                      "over the epochs (validation included); fraction_of_peak = that / the matmul peak `netpipe bench` "
+                      "measured on the same device, in the precision training ran in (bf16 autocast on CUDA, else fp32)")
+
+
+def train_speed(tr: Optional[dict], curves: list[dict], flops: Optional[float], peak: Optional[dict]) -> dict:
+    """Epoch time, images/s, achieved training FLOP/s and its fraction of the device's measured peak."""
+    out: dict[str, Any] = {"epoch_seconds": None, "images_per_s": None, "flops_per_s": None, "fraction_of_peak": None,
+                           "peak_flops_per_s": None, "precision": None}
+    if not tr:
+        return out
+    secs = [r["seconds"] for r in curves if isinstance(r.get("seconds"), (int, float))]
+    out["epoch_seconds"] = sum(secs) / len(secs) if secs else None
+    ips = _num(tr.get("images_per_s"))
+    out["images_per_s"] = ips
+    dev = str(tr.get("train_device") or "")
+    cuda = not dev.startswith("cpu")
+    out["precision"] = "bf16" if tr.get("amp_bf16") else "fp32"
+    if ips is None or not flops:
+        return out
+    out["flops_per_s"] = 3.0 * float(flops) * ips
+    d = (peak or {}).get("cuda" if cuda else "cpu") or {}
+    same = d.get("device") == dev or (not cuda and str(d.get("device", "")).startswith("cpu"))
+    entry = d.get(out["precision"]) or {}
+    if same and entry.get("matmul_flops_per_s"):
+        out["peak_flops_per_s"] = entry["matmul_flops_per_s"]
+        out["fraction_of_peak"] = out["flops_per_s"] / entry["matmul_flops_per_s"]
+    return out
 
 
 def accuracy(v: dict) -> tuple[Optional[float], str]:
@@ -617,7 +653,9 @@ def render_markdown(p: Params, variants: dict, s: dict) -> str:
         dm = None if seed is None or v["top1_10crop"] is None else v["top1_10crop"] - seed
         multi = _pct(v["top1_10crop"]) + (f" ({v['crops']}-crop)" if v["top1_10crop"] is not None else "")
         row = [name + (" (missing: no metrics)" if not v["have"]["metrics"] else ""), v["dataset"], _count(v["params"]),
-               _count(v["flops_per_image"]), _bytes(v["onnx_bytes"]), _pct(v["top1"]), multi, seed_txt,
+               _count(v["flops_per_image"]),
+               _bytes(v["onnx_bytes"]) + (f" (fp16 {_bytes(v['onnx_fp16_bytes'])})" if v["onnx_fp16_bytes"] else ""),
+               _pct(v["top1"]), multi, seed_txt,
                f"{_signed_pp(d1)} / {_signed_pp(dm)}", _pct(v["val_top1"]), _seconds(v["train_seconds"]),
                v["train_device"] or NA]
         for k in keys:
@@ -635,6 +673,25 @@ def render_markdown(p: Params, variants: dict, s: dict) -> str:
     out += ["FLOPs count multiply and add separately (2 per MAC), per image, from torch.utils.flop_counter. "
             "Latency: p50 of one synchronised call at batch 1; throughput: images/s at the largest batch "
             "(mean over the timed calls). Backend keys without a suffix are fp32.", ""]
+    exp = [(n, v) for n, v in variants.items() if v["have"]["export"]]
+    if exp:
+        out += ["ONNX export checks (artifacts/export/VARIANT.json): onnxruntime against PyTorch fp32.", ""]
+        for n, v in exp:
+            d32, d16 = v["parity_max_abs_diff"], v["fp16_max_abs_diff"]
+            out.append(f"- `{n}`: max |logit difference| fp32 {NA if d32 is None else f'{d32:.2g}'}, fp16 "
+                       f"{NA if d16 is None else f'{d16:.2g}'}; test top-1 through onnxruntime {_pct(v['onnx_top1'])} "
+                       f"(fp16 file: {_pct(v['fp16_top1'])})")
+        out.append("")
+    trained = [(n, v) for n, v in variants.items() if v["have"]["train"]]
+    if trained:
+        out += ["### Training speed", "", _table(
+            ["variant", "device", "precision", "epochs", "s / epoch", "images/s", "training TFLOP/s", "% of measured peak"],
+            [[n, v["train_device"] or NA, v["train_speed"]["precision"] or NA, str(v["epochs"] or NA),
+              _seconds(v["train_speed"]["epoch_seconds"]),
+              NA if v["train_speed"]["images_per_s"] is None else f"{v['train_speed']['images_per_s']:,.0f}",
+              NA if v["train_speed"]["flops_per_s"] is None else f"{v['train_speed']['flops_per_s'] / 1e12:.3g}",
+              _pct(v["train_speed"]["fraction_of_peak"], 1)] for n, v in trained]), "",
+            TRAIN_FLOPS_METHOD + ".", ""]
     if s["missing"]:
         out += [f"**Missing** (no artifacts/metrics/VARIANT.json: run `netpipe evaluate VARIANT` or `dvc repro`): "
                 + ", ".join(f"`{n}`" for n in s["missing"]), ""]

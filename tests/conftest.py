@@ -73,7 +73,7 @@ def tiny_project_params(root) -> dict:
         net["eval"]["batch_size"] = 64
     raw["quick"] = {"enabled": True, "epochs": 1, "max_steps_per_epoch": 2, "eval_samples": 16,
                     "bench_batch_sizes": [1, 4], "bench_iterations": 5}
-    raw["export"]["parity_samples"] = 4
+    raw["export"]["parity_samples"] = 4  # the default tolerance (relative beyond logits of 1: see pipeline/export.py)
     raw["bench"].update({"warmup": 1, "backends": ["ort_cuda", "ort_cpu", "torch_eager", "torch_cuda_graph"],
                          "precisions": ["fp32", "fp16"]})
     return raw

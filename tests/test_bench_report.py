@@ -167,6 +167,8 @@ def test_report_markdown(reported):
     for ds in set(TINY_VARIANTS.values()):
         assert f"**{ds}**: `{summary['best'][ds]}`" in md
     assert "10-crop" in md
+    speed = md.split("### Training speed", 1)[1].split("\n\n")[1].splitlines()
+    assert len(speed) == 2 + len(TINY_VARIANTS) and "% of measured peak" in speed[0]
     # numbers come from the stage outputs
     ort1 = _load(paths.bench("alexnet_cifar"))["results"]["ort_cpu"]["fp32"]["1"]["p50_ms"]
     assert report._ms(ort1) in md
@@ -213,6 +215,11 @@ def test_summary_json_schema(reported):
         assert v["fastest_batch1"]["p50_ms"] == min(r["1"]["p50_ms"] for r in v["latency"].values() if "1" in r)
         metrics = _load(paths.metrics(name))
         assert v["top1"] == metrics["top1"] and v["top1_10crop"] == metrics["top1_10crop"]
+        # training speed: images/s from the train summary, FLOP/s against the peak bench measured on this CPU
+        sp, tr = v["train_speed"], _load(paths.train_summary(name))
+        assert sp["images_per_s"] == tr["images_per_s"] > 0 and sp["epoch_seconds"] > 0 and sp["precision"] == "fp32"
+        assert sp["flops_per_s"] == pytest.approx(3 * v["flops_per_image"] * sp["images_per_s"])
+        assert 0 < sp["fraction_of_peak"] < 1 and sp["peak_flops_per_s"] > sp["flops_per_s"]
     assert set(on_disk["best"]) == set(TINY_VARIANTS.values())
     for ds, name in on_disk["best"].items():
         same = [v["top1_10crop"] for v in on_disk["variants"].values() if v["dataset"] == ds]

@@ -20,7 +20,9 @@ from tests.datagen import make_cifar_batches, make_image_folder, make_mnist_idx
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
-VARIANTS = {"alexnet_cifar": "cifar10", "googlenet_cifar": "cifar10", "alexnet_mnist": "mnist", "alexnet_thinner_4": "shapes"}
+# One small variant per dataset and format (googlenet_cifar's 3 GFLOPs an image would double the run on 2 cores;
+# tests/test_nets.py trains it a step).
+VARIANTS = {"alexnet_cifar": "cifar10", "alexnet_mnist": "mnist", "alexnet_thinner_4": "shapes"}
 
 
 def _params(root: Path) -> dict:
@@ -64,8 +66,9 @@ def project(tmp_path_factory) -> Path:
     shutil.copytree(ROOT / "pipeline", root / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
     make_cifar_batches(root / "raw" / "cifar", n_train=80, n_test=40)
     make_mnist_idx(root / "raw" / "mnist", n_train=80, n_test=40)
-    make_image_folder(root / "raw" / "shapes", classes=("circle", "square", "triangle"), n_train=10, n_test=5,
-                      size=32, tar=True)
+    tar = make_image_folder(root / "raw" / "shapes", classes=("circle", "square", "triangle"), n_train=10, n_test=5,
+                            size=32, tar=True)
+    shutil.move(tar, root / "raw" / "shapes.tar.gz")
     (root / "params.yaml").write_text(yaml.safe_dump(_params(root), sort_keys=False))
     (root / ".gitignore").write_text("/raw/\n")
     _run(["git", "init", "-q"], root)
@@ -90,7 +93,8 @@ def test_outputs_exist_and_are_sane(project):
         curves = (project / "artifacts" / "train" / f"{name}.csv").read_text().splitlines()
         assert curves[0].startswith("epoch,") and len(curves) == 3
         e = json.loads((project / "artifacts" / "export" / f"{name}.json").read_text())
-        assert e["parity"]["max_abs_diff"] <= 1e-4
+        par = e["parity"]  # the stage's own rule: absolute up to logits of 1, relative beyond (quick runs' logits are huge)
+        assert par["max_abs_diff"] <= par["tolerance"] * max(1.0, par["logit_scale"]) and par["max_rel_diff"] <= 1e-4
         b = json.loads((project / "artifacts" / "bench" / f"{name}.json").read_text())
         assert b["results"]["ort_cpu"]["fp32"]["1"]["p50_ms"] > 0
     summary = json.loads((project / "artifacts" / "summary.json").read_text())
@@ -124,7 +128,7 @@ def test_changing_one_lr_reruns_that_variant_only(project):
         r = _run([sys.executable, "-m", "dvc", "status", "--json"], project)
         changed = set(json.loads(r.stdout))
         assert "train@alexnet_cifar" in changed
-        assert not {s for s in changed if s.endswith(("googlenet_cifar", "alexnet_mnist", "alexnet_thinner_4"))}
+        assert not {s for s in changed if s.endswith(("alexnet_mnist", "alexnet_thinner_4"))}
         assert not {s for s in changed if s.startswith("prepare")}
     finally:
         params_file.write_text(original)
