@@ -120,7 +120,7 @@ def predict(
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # with standalone_mode=False click returns typer.Exit's code, not raises it
     except NetpipeError as exc:
         print(f"netpipe: error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
@@ -132,13 +132,13 @@ def main() -> None:
     except KeyboardInterrupt:
         print("netpipe: interrupted", file=sys.stderr)
         sys.exit(130)
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
+    except Exception as exc:  # click usage errors (recent typer raises those of its own copy of click, typer._click)
+        if any(c.__name__ == "ClickException" for c in type(exc).__mro__):
             print(f"netpipe: error: {exc.format_message()}", file=sys.stderr)
             sys.exit(exc.exit_code)
         raise
+    if isinstance(code, int) and code:  # `netpipe predict` with a bad image: typer.Exit(1)
+        sys.exit(code)
 
 
 if __name__ == "__main__":

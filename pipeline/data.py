@@ -122,6 +122,15 @@ class Prepared:
         return len(self.classes)
 
 
+def spread(n: int, k: Optional[int]) -> np.ndarray:
+    """Indices of k items evenly spread over n (all n when k is None or >= n). Quick mode evaluates on such a
+    subset: the prepared arrays keep their source order (class by class for image folders), so their first k
+    images could all be of one class."""
+    if k is None or k >= n:
+        return np.arange(n)
+    return np.linspace(0, n, k, endpoint=False).astype(np.int64)
+
+
 def load_prepared(dataset: str, root: Optional[str | Path] = None) -> Prepared:
     """Read data/prepared/DATASET.npz (under the project `root`, default the current directory)."""
     path = Path(root or ".") / paths.prepared(dataset)

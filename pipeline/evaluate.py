@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from . import fileio, paths, transforms
-from .data import Prepared, load_prepared
+from .data import Prepared, load_prepared, spread
 from .params import NetParams, Params
 from .train import device, device_name, load_model, norm_tensors, predict_logits
 
@@ -36,9 +36,10 @@ CENTRE = 4  # index of the centre crop among FiveCrop/TenCrop's views (tl, tr, b
 
 
 def eval_images(p: Params, data: Prepared) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Test and validation images and labels, cut to p.quick.eval_samples in quick mode."""
+    """Test and validation images and labels, cut to p.quick.eval_samples (evenly spread) in quick mode."""
     n = p.quick.eval_samples if p.quick.enabled else None
-    return data.x_test[:n], data.y_test[:n], data.x_val[:n], data.y_val[:n]
+    t, v = spread(len(data.y_test), n), spread(len(data.y_val), n)
+    return data.x_test[t], data.y_test[t], data.x_val[v], data.y_val[v]
 
 
 def protocol(net: NetParams) -> str:

@@ -76,19 +76,30 @@ def read_meta(sess, path: Path) -> ModelMeta:
     return meta
 
 
+def quiet_run():
+    """RunOptions that keep onnxruntime's own log lines ("[E:onnxruntime:, sequential_executor.cc ...]") off
+    stderr: a failing run still raises, with the same message."""
+    import onnxruntime as ort
+
+    ro = ort.RunOptions()
+    ro.log_severity_level = 4
+    return ro
+
+
 def infer(sess, x: np.ndarray) -> np.ndarray:
     """float32 logits of a normalised batch (N, C, H, W); a model with a fixed batch size gets padded chunks."""
     inp = sess.get_inputs()[0]
     dtype = np.float16 if inp.type == "tensor(float16)" else np.float32
     fixed = inp.shape[0] if isinstance(inp.shape[0], int) else None
     step = fixed or max(1, MAX_FLOATS // max(1, int(np.prod(x.shape[1:]))))
+    quiet = quiet_run()
     out = []
     for i in range(0, len(x), step):
         xb = np.ascontiguousarray(x[i:i + step], dtype=dtype)
         n = len(xb)
         if fixed and n < fixed:
             xb = np.concatenate([xb, np.zeros((fixed - n, *xb.shape[1:]), dtype)])
-        out.append(sess.run(None, {inp.name: xb})[0][:n].astype(np.float32))
+        out.append(sess.run(None, {inp.name: xb}, quiet)[0][:n].astype(np.float32))
     return np.concatenate(out)
 
 

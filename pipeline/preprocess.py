@@ -61,10 +61,11 @@ def open_image(path: str | Path) -> Image.Image:
         limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, MAX_PIXELS
         try:
             with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # PIL's complaints about metadata (corrupt EXIF: orientation skipped)
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
-                img = Image.open(path, formats=FORMATS)
-                img.load()
-                return ImageOps.exif_transpose(img)
+                with Image.open(path, formats=FORMATS) as img:  # closed here (animated files keep it open otherwise)
+                    img.load()
+                    return ImageOps.exif_transpose(img)  # a new image: the transposed one or a copy
         finally:
             Image.MAX_IMAGE_PIXELS = limit
     except ImageError:

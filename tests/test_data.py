@@ -426,3 +426,14 @@ def test_shared_mnist(in_tmp):
     assert test.sum() == 10000 and test.min() >= 890 and test.max() <= 1140  # 892 fives .. 1135 ones
     assert d.meta["md5"]["train-images-idx3-ubyte.gz"] == "f68b3c2dcbeaaa9fbdd348bbdeb94873"
     assert 30 < d.x_test.mean() < 40  # MNIST's mean pixel is about 33
+
+
+def test_quick_subset_spreads_over_classes():
+    """Quick mode evaluates on data.spread(n, k): on class-ordered arrays (image folders) every class is there."""
+    from pipeline.data import spread
+
+    y = np.repeat(np.arange(10), 1000)  # 10,000 labels, class by class
+    idx = spread(len(y), 500)
+    assert len(idx) == 500 and len(set(idx.tolist())) == 500 and idx.max() < len(y)
+    assert np.bincount(y[idx], minlength=10).tolist() == [50] * 10
+    assert spread(7, None).tolist() == list(range(7)) and spread(7, 70).tolist() == list(range(7))
