@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import json
 import os
 import tempfile
@@ -47,6 +48,7 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     tmp: Path | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale(path)
         fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or path.suffix or ".tmp", dir=path.parent)
         os.close(fd)
         tmp = Path(name)
@@ -68,6 +70,20 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
         if tmp is not None:
             with contextlib.suppress(OSError):
                 tmp.unlink()
+
+
+def _remove_stale(path: Path) -> None:
+    """Temporary files of earlier writes of `path` that a crash (SIGKILL, power loss) left behind."""
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*"):
+        with contextlib.suppress(OSError):
+            stale.unlink()
+
+
+def discard(path: str | os.PathLike) -> None:
+    """Delete `path` and any temporary file an interrupted write of it left behind."""
+    path = Path(path)
+    path.unlink(missing_ok=True)
+    _remove_stale(path)
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:

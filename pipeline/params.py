@@ -61,6 +61,19 @@ class OptimizerParams(Strict):
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = Field(0.0, ge=0)
 
+    @field_validator("betas")
+    @classmethod
+    def _betas_in_range(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not all(0 <= b < 1 for b in v):
+            raise ValueError("each beta must be in [0, 1)")
+        return v
+
+    @model_validator(mode="after")
+    def _nesterov_needs_momentum(self) -> "OptimizerParams":
+        if self.name == "nesterov" and self.momentum == 0:
+            raise ValueError("nesterov needs a momentum > 0 (with momentum 0 it is plain sgd)")
+        return self
+
 
 class ScheduleParams(Strict):
     """Learning rate as a function of the (fractional) epoch; stepped every iteration."""
@@ -72,6 +85,13 @@ class ScheduleParams(Strict):
     milestones: list[float] = Field(default_factory=list)  # multistep: epochs where lr *= gamma
     gamma: float = Field(0.1, gt=0, le=1)  # step/multistep factor; exponential: factor per epoch
     min_lr: float = Field(0.0, ge=0)  # cosine floor
+
+    @field_validator("milestones")
+    @classmethod
+    def _ascending(cls, v: list[float]) -> list[float]:
+        if any(m <= 0 for m in v) or any(b <= a for a, b in zip(v, v[1:])):
+            raise ValueError("milestones must be positive epochs in ascending order")
+        return v
 
 
 class AugmentParams(Strict):
@@ -169,12 +189,31 @@ class BenchParams(Strict):
         return v
 
 
+class DistributedParams(Strict):
+    """Where `netpipe train` runs: one device, several devices of one machine, or several machines, through
+    torchrun and DistributedDataParallel (docs/distributed.md). A variant's `batch_size` is the GLOBAL batch:
+    each of the devices x nodes processes takes batch_size / (devices x nodes) images a step, so a recipe
+    (learning rate included) gives the same optimisation on 1 or N devices."""
+
+    devices: int = Field(1, ge=1)  # processes per machine: one per GPU (CPU processes where there is no GPU)
+    nodes: int = Field(1, ge=1)  # machines; each runs the same `netpipe train VARIANT`
+    sync_batchnorm: bool = True  # BatchNorm statistics over the global batch (SyncBatchNorm; CUDA only)
+    backend: Literal["auto", "nccl", "gloo"] = "auto"  # auto: nccl on CUDA, gloo on CPU
+    rdzv_endpoint: str = Field("localhost:29400", min_length=1)  # nodes > 1: host:port of the rendezvous (node 0)
+    rdzv_id: Optional[str] = None  # nodes > 1: the job id, the same on every node (default: netpipe-VARIANT)
+
+    @property
+    def world_size(self) -> int:
+        return self.devices * self.nodes
+
+
 class Params(Strict):
     seed: int = 0
     quick: QuickParams = Field(default_factory=QuickParams)
     data: dict[str, DatasetParams]
     variants: dict[str, str]  # the variants the pipeline builds, each with the dataset it trains on
     nets: dict[str, NetParams]
+    train: DistributedParams = Field(default_factory=DistributedParams)  # devices, nodes (docs/distributed.md)
     export: ExportParams = Field(default_factory=ExportParams)
     bench: BenchParams = Field(default_factory=BenchParams)
 
@@ -213,7 +252,14 @@ class Params(Strict):
             mean, _ = self.normalization(name)
             if len(mean) != chans:
                 raise _CrossError(["nets", name, "normalize"] if net.normalize else ["data", dataset, "mean"],
-                                  f"{len(norm.mean)} mean/std values for {chans}-channel images")
+                                  f"{len(mean)} mean/std values for {chans}-channel images")
+            world = self.train.world_size
+            if net.train.batch_size % world:
+                raise _CrossError(
+                    ["nets", name, "train", "batch_size"],
+                    f"batch_size {net.train.batch_size} is the global batch and must split evenly over "
+                    f"train.devices x train.nodes = {world} processes; allowed: a multiple of {world}",
+                )
         return self
 
     # ---- derived facts -------------------------------------------------------------------------------------

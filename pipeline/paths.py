@@ -25,6 +25,13 @@ def last_checkpoint(variant: str) -> Path:
     return MODELS / "resume" / f"{variant}.pt"
 
 
+def best_resume(variant: str) -> Path:
+    """The best checkpoint so far, beside the resume state: DVC deletes a stage's outputs (models/VARIANT.pt)
+    before it reruns the stage, so an interrupted training keeps its best epoch here and copies it into place
+    when the run completes."""
+    return MODELS / "resume" / f"{variant}.best.pt"
+
+
 def onnx(variant: str, fp16: bool = False) -> Path:
     return MODELS / (f"{variant}.fp16.onnx" if fp16 else f"{variant}.onnx")
 

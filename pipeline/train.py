@@ -8,14 +8,20 @@
   one does. SIGINT/SIGTERM write a mid-epoch checkpoint (with the generators' states) before exiting.
 - Outputs: models/VARIANT.pt (best by validation accuracy), models/resume/VARIANT.pt (last state),
   artifacts/train/VARIANT.csv (per-epoch curves for `dvc plots`), artifacts/train/VARIANT.json (summary).
+- Several devices (params `train:`, pipeline/distributed.py, docs/distributed.md): one process per device under
+  torchrun; each rank trains on its slice of every global batch, DistributedDataParallel averages the gradients,
+  rank 0 alone writes the outputs. With one process and no torchrun the loop is the plain one above.
 """
 
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import math
+import os
 import platform
+import shutil
 import signal
 import sys
 import time
@@ -27,8 +33,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from . import fileio, nets, paths, transforms
-from .data import load_prepared
+from . import distributed, fileio, nets, paths, transforms
+from .data import load_prepared, spread
 from .errors import NetpipeError, TrainingDiverged
 from .params import NetParams, Params, ScheduleParams
 
@@ -100,8 +106,29 @@ def epoch_seed(seed: int, epoch: int) -> int:
     return (seed * 1_000_003 + epoch * 7919) % (2**63 - 1)
 
 
+def torch_save(obj: dict, path) -> None:
+    """torch.save, with its writer's failures (a full disk, an I/O error: a bare RuntimeError such as "[enforce
+    fail at inline_container.cc] unexpected pos") turned into the OSError that fileio reports in one line."""
+    try:
+        torch.save(obj, path)
+    except RuntimeError as exc:
+        raise OSError(errno.EIO, f"write failed, disk full or I/O error (torch: {distributed.first_line(exc)})") from None
+
+
+def get_rng_state(dev: torch.device) -> dict:
+    """The generators that draw dropout masks: the CPU one, and the device's on CUDA (so that a run resumed in
+    the middle of an epoch draws the rest of that epoch's masks as an uninterrupted run would)."""
+    return {"cpu": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state(dev) if dev.type == "cuda" else None}
+
+
+def set_rng_state(state: dict, dev: torch.device) -> None:
+    torch.set_rng_state(state["cpu"])
+    if dev.type == "cuda" and state.get("cuda") is not None:
+        torch.cuda.set_rng_state(state["cuda"], dev)
+
+
 def save(path, obj: dict) -> None:
-    fileio.write_with(path, lambda tmp: torch.save(obj, tmp))
+    fileio.write_with(path, lambda tmp: torch_save(obj, tmp))
 
 
 def load_checkpoint(path, what: str = "checkpoint") -> dict:
@@ -145,10 +172,12 @@ def predict_logits(model: nn.Module, x_u8: torch.Tensor, view, batch_size: int, 
 # the loop
 # ---------------------------------------------------------------------------------------------------------
 class _Stop:
-    """SIGINT/SIGTERM set a flag; the loop checkpoints at the next step boundary and exits."""
+    """SIGINT/SIGTERM set a flag; the loop checkpoints at the next step boundary and exits. A second signal stops
+    at once, except under torchrun, which passes a signal it gets on to the ranks (Ctrl-C reaches them twice)."""
 
-    def __init__(self) -> None:
+    def __init__(self, escalate: bool = True) -> None:
         self.signum: int | None = None
+        self.escalate = escalate
         self._old: dict[int, Any] = {}
 
     def __enter__(self) -> "_Stop":
@@ -157,9 +186,9 @@ class _Stop:
         return self
 
     def _handle(self, signum, frame) -> None:
-        if self.signum is not None:  # second signal: stop now
+        if self.signum is not None and self.escalate:  # second signal: stop now
             raise KeyboardInterrupt
-        self.signum = signum
+        self.signum = self.signum or signum
 
     def __exit__(self, *exc) -> None:
         for s, h in self._old.items():
@@ -176,11 +205,32 @@ def _write_curves(variant: str, history: list[dict]) -> None:
 
 
 def run(p: Params, variant: str) -> dict:
+    """Train VARIANT here, or on train.devices x train.nodes processes through torchrun (pipeline/distributed.py)."""
+    if p.train.world_size > 1 and not distributed.under_torchrun():
+        distributed.launch(p.train, variant)
+        summary = paths.train_summary(variant)  # written by rank 0 (on another machine when this is not node 0)
+        return fileio.read_json(summary) if summary.exists() else {}
+    d, dev = distributed.setup(p.train)
+    try:
+        return _train(p, variant, d, dev)
+    except RuntimeError as exc:
+        if not distributed.peer_lost(exc):
+            raise
+        # another rank died in the middle of a collective: torchrun names it and stops the run
+        raise NetpipeError(f"rank {d.rank}: lost contact with the other ranks ({distributed.first_line(exc)})") from None
+    except NetpipeError as exc:
+        if d.world_size > 1:
+            exc.args = (f"rank {d.rank}: {exc}",)
+        raise
+    finally:
+        distributed.cleanup(d)
+
+
+def _train(p: Params, variant: str, d: distributed.Dist, dev: torch.device) -> dict:
     net = p.variant(variant)
     tp = net.train
     dataset = p.dataset_of(variant)
     data = load_prepared(dataset)
-    dev = device()
     config_hash = p.variant_hash(variant)
     torch.manual_seed(p.seed)
     if tp.deterministic:
@@ -195,19 +245,27 @@ def run(p: Params, variant: str) -> dict:
     if cuda and tp.channels_last:
         model = model.to(memory_format=torch.channels_last)
     n_params = nets.count_params(model)
+    model, ddp_model = distributed.wrap(model, d, p.train, dev)  # (model, model) on one process
     opt = make_optimizer(model, net)
-    step_model = torch.compile(model) if (tp.compile and cuda) else model
+    step_model = torch.compile(ddp_model) if (tp.compile and cuda) else ddp_model
     mean, std = norm_tensors(p, variant, dev)
 
     x_train = torch.from_numpy(data.x_train).to(dev)
     y_train = torch.from_numpy(data.y_train).to(dev)
     x_val, y_val = data.x_val, data.y_val
     if p.quick.enabled:
-        x_val, y_val = x_val[: p.quick.eval_samples], y_val[: p.quick.eval_samples]
+        keep = spread(len(y_val), p.quick.eval_samples)
+        x_val, y_val = x_val[keep], y_val[keep]
     x_val_t, y_val_t = torch.from_numpy(x_val), torch.from_numpy(y_val)
     n = len(x_train)
-    bs = min(tp.batch_size, n)
-    steps = n // bs  # drop the last partial batch (steady shapes for compile/cudnn)
+    world = d.world_size
+    if tp.batch_size % world:
+        raise NetpipeError(f"nets.{variant}.train.batch_size {tp.batch_size} is the global batch and must split "
+                           f"evenly over the {world} processes of this torchrun launch")
+    bs = min(tp.batch_size, n) // world * world  # the global batch; each rank takes `local` images of it
+    local = bs // world
+    lo, hi = d.rank * local, (d.rank + 1) * local
+    steps = n // bs if bs else 0  # drop the last partial batch (steady shapes for compile/cudnn)
     if tp.max_steps_per_epoch:
         steps = min(steps, tp.max_steps_per_epoch)
     if steps == 0:
@@ -216,20 +274,29 @@ def run(p: Params, variant: str) -> dict:
     state = {"epoch": 0, "step": 0, "history": [], "best_val": -1.0, "best_epoch": -1, "train_seconds": 0.0,
              "partial": None, "gen_state": None, "rng_state": None}
     resume_path = paths.last_checkpoint(variant)
-    if resume_path.exists():
+    ck = None  # rank 0 reads the resume checkpoint and hands it to the other ranks (no shared disk needed)
+    if d.main and resume_path.exists():
         try:
             ck = load_checkpoint(resume_path, "resume checkpoint")
         except NetpipeError as exc:
-            raise NetpipeError(f"{exc}; delete it to start over") from None
+            ck = f"{exc}; delete it to start over"
+    ck = d.broadcast(ck)
+    if isinstance(ck, str):
+        raise NetpipeError(ck)
+    if ck is not None:
         if ck.get("config_hash") != config_hash:
-            print(f"[{variant}] params changed since {resume_path} was written: starting over", file=sys.stderr)
+            if d.main:
+                print(f"[{variant}] params changed since {resume_path} was written: starting over", file=sys.stderr)
+                paths.best_resume(variant).unlink(missing_ok=True)  # that run's best is no candidate for this one
         else:
             model.load_state_dict(ck["model"])
             opt.load_state_dict(ck["optimizer"])
             for k in state:
                 state[k] = ck[k]
             done = state["epoch"] + state["step"] / steps
-            print(f"[{variant}] resuming from {resume_path} at epoch {done:.2f}", file=sys.stderr)
+            if d.main:
+                print(f"[{variant}] resuming from {resume_path} at epoch {done:.2f}", file=sys.stderr)
+    del ck
 
     def checkpoint_state(epoch: int, step: int, gen_state, rng_state, partial) -> dict:
         return {
@@ -254,30 +321,36 @@ def run(p: Params, variant: str) -> dict:
         return transforms.center_crop(xb, net.eval, net.input_size)
 
     loss_buf = torch.zeros(steps, device=dev)
-    with _Stop() as stop:
+    with _Stop(escalate=not d.enabled) as stop:
         for epoch in range(state["epoch"], tp.epochs):
             t0 = time.perf_counter()
             model.train()
             gen = torch.Generator(device=dev).manual_seed(epoch_seed(p.seed, epoch))
             perm = torch.randperm(n, device=dev, generator=gen)[: steps * bs].view(steps, bs)
-            torch.manual_seed(epoch_seed(p.seed, epoch) + 1)  # dropout draws
+            torch.manual_seed(epoch_seed(p.seed, epoch) + 1 + d.rank)  # dropout draws (each rank its own)
             start_step = 0
             correct = torch.zeros((), device=dev, dtype=torch.long)
             loss_buf.zero_()
             if state["step"]:  # resume mid-epoch
                 start_step = state["step"]
                 gen.set_state(state["gen_state"])
-                torch.set_rng_state(state["rng_state"])
+                rng = state["rng_state"] if isinstance(state["rng_state"], list) else [state["rng_state"]]
+                set_rng_state(rng[d.rank % len(rng)], dev)
+                # the partial sums are over the global batch: the ranks' sums at the epoch's end count them once
                 loss_buf[:start_step] = state["partial"]["losses"].to(dev)
-                correct += int(state["partial"]["correct"])
+                if d.main:
+                    correct += int(state["partial"]["correct"])
             bar = tqdm(total=steps, initial=start_step, desc=f"{variant} epoch {epoch + 1}/{tp.epochs}",
-                       unit="step", file=sys.stderr, dynamic_ncols=True, mininterval=1.0, leave=False)
+                       unit="step", file=sys.stderr, dynamic_ncols=True, mininterval=1.0, leave=False,
+                       disable=not d.main)
             for step in range(start_step, steps):
                 lr = tp.optimizer.lr * lr_factor(tp.schedule, epoch + step / steps, tp.epochs, tp.optimizer.lr)
                 for g in opt.param_groups:
                     g["lr"] = lr
                 idx = perm[step]
                 xb = transforms.augment(x_train[idx], tp.augment, net.input_size, gen)
+                if d.enabled:  # every rank draws the global batch's augmentation (one shared generator), keeps its slice
+                    xb, idx = xb[lo:hi], idx[lo:hi]
                 xb = transforms.normalize(xb, mean, std)
                 if cuda and tp.channels_last:
                     xb = xb.contiguous(memory_format=torch.channels_last)
@@ -290,40 +363,61 @@ def run(p: Params, variant: str) -> dict:
                         for aux in out[1:]:
                             loss = loss + tp.aux_weight * F.cross_entropy(aux.float(), yb, label_smoothing=tp.label_smoothing)
                 opt.zero_grad(set_to_none=True)
-                loss.backward()
+                loss.backward()  # DistributedDataParallel averages the gradients over the ranks here
                 if tp.grad_clip:
                     nn.utils.clip_grad_norm_(model.parameters(), tp.grad_clip)
                 opt.step()
                 loss_buf[step] = loss.detach()
                 correct += (logits.detach().argmax(1) == yb).sum()
                 last = step == steps - 1
-                if (step + 1) % tp.log_every == 0 or last or stop.signum is not None:
+                log_point = (step + 1) % tp.log_every == 0 or last
+                stopping = stop.signum
+                if d.enabled:  # the ranks agree on a stop where they sync anyway (every step on CPU)
+                    stopping = d.max_signal(stop.signum, dev) if (log_point or not cuda) else None
+                if log_point or stopping is not None:
                     seen = loss_buf[: step + 1]
                     bad = (~torch.isfinite(seen)).nonzero()
                     if len(bad):
                         s = int(bad[0])
+                        bar.close()  # clear the progress bar: the error is a line of its own
                         raise TrainingDiverged(
                             f"{variant}: loss is {seen[s].item()} at epoch {epoch + 1}, step {s + 1}/{steps} "
                             f"(lr {lr:.3g}); lower nets.{variant}.train.optimizer.lr or change the init")
-                    bar.set_postfix(loss=f"{seen.mean().item():.4f}",
-                                    acc=f"{correct.item() / ((step + 1) * bs):.3f}", lr=f"{lr:.3g}", refresh=False)
-                    bar.update(step + 1 - bar.n)
-                if stop.signum is not None and not last:
+                    if d.main:
+                        bar.set_postfix(loss=f"{seen.mean().item():.4f}",
+                                        acc=f"{correct.item() / ((step + 1) * local):.3f}", lr=f"{lr:.3g}",
+                                        refresh=False)
+                        bar.update(step + 1 - bar.n)
+                if stopping is not None and not last:
                     state["train_seconds"] += time.perf_counter() - t0
-                    partial = {"losses": loss_buf[: step + 1].cpu(), "correct": int(correct)}
-                    save(resume_path, checkpoint_state(epoch, step + 1, gen.get_state(), torch.get_rng_state(), partial))
+                    losses, hits = loss_buf[: step + 1].clone(), correct.clone()
+                    if d.enabled:  # saved as global-batch figures, as one process would have them
+                        losses, hits = d.sum_(losses) / world, d.sum_(hits)
+                    partial = {"losses": losses.cpu(), "correct": int(hits)}
+                    rng_state = d.gather(get_rng_state(dev)) if d.enabled else get_rng_state(dev)
+                    if d.main:
+                        save(resume_path, checkpoint_state(epoch, step + 1, gen.get_state(), rng_state, partial))
                     bar.close()
-                    name = signal.Signals(stop.signum).name
-                    print(f"[{variant}] {name}: checkpoint saved at epoch {epoch + 1} step {step + 1}/{steps} "
-                          f"to {resume_path}; run the same command to resume", file=sys.stderr)
-                    sys.exit(128 + stop.signum)
+                    name = signal.Signals(stopping).name
+                    if d.main:
+                        print(f"[{variant}] {name}: checkpoint saved at epoch {epoch + 1} step {step + 1}/{steps} "
+                              f"to {resume_path}; run the same command to resume", file=sys.stderr)
+                    sys.exit(128 + stopping)
             bar.close()
+            if d.enabled:
+                d.sum_(loss_buf).div_(world)
+                d.sum_(correct)
             train_loss = loss_buf.mean().item()
             train_acc = correct.item() / (steps * bs)
 
             model.eval()
             with torch.no_grad():
-                logits = predict_logits(model, x_val_t, center, tp.eval_batch_size, mean, std, dev, tp.amp)
+                if d.enabled:  # each rank predicts its share of the validation images; all see all the logits
+                    share = torch.arange(len(x_val_t)).tensor_split(world)[d.rank]
+                    part = predict_logits(model, x_val_t[share], center, tp.eval_batch_size, mean, std, dev, tp.amp)
+                    logits = torch.cat(d.gather(part)) if len(x_val_t) else part
+                else:
+                    logits = predict_logits(model, x_val_t, center, tp.eval_batch_size, mean, std, dev, tp.amp)
             if len(y_val_t):
                 val_loss = F.cross_entropy(logits, y_val_t).item()
                 val_acc = (logits.argmax(1) == y_val_t).float().mean().item()
@@ -334,19 +428,25 @@ def run(p: Params, variant: str) -> dict:
             state["history"].append({"epoch": epoch + 1, "train_loss": round(train_loss, 6), "train_acc": round(train_acc, 6),
                                      "val_loss": round(val_loss, 6), "val_acc": round(val_acc, 6), "lr": lr,
                                      "seconds": round(seconds, 3)})
-            print(f"[{variant}] epoch {epoch + 1}/{tp.epochs}: train loss {train_loss:.4f} acc {train_acc:.4f} | "
-                  f"val loss {val_loss:.4f} acc {val_acc:.4f} | lr {lr:.3g} | {seconds:.1f}s", file=sys.stderr)
-            if val_acc > state["best_val"] or not paths.checkpoint(variant).exists():
+            if d.main:
+                print(f"[{variant}] epoch {epoch + 1}/{tp.epochs}: train loss {train_loss:.4f} acc {train_acc:.4f} | "
+                      f"val loss {val_loss:.4f} acc {val_acc:.4f} | lr {lr:.3g} | {seconds:.1f}s", file=sys.stderr)
+            if val_acc > state["best_val"]:  # beside the resume state; copied to models/VARIANT.pt at the end
                 state["best_val"], state["best_epoch"] = val_acc, epoch + 1
-                save(paths.checkpoint(variant), best_state(epoch + 1, val_acc))
-            _write_curves(variant, state["history"])
+                if d.main:
+                    save(paths.best_resume(variant), best_state(epoch + 1, val_acc))
+            if d.main:  # checkpoints and curves: rank 0 alone
+                _write_curves(variant, state["history"])
             state["epoch"], state["step"] = epoch + 1, 0
-            save(resume_path, checkpoint_state(epoch + 1, 0, None, None, None))
-            if stop.signum is not None:
-                name = signal.Signals(stop.signum).name
-                print(f"[{variant}] {name}: stopped after epoch {epoch + 1}; run the same command to resume",
-                      file=sys.stderr)
-                sys.exit(128 + stop.signum)
+            if d.main:
+                save(resume_path, checkpoint_state(epoch + 1, 0, None, None, None))
+            stopping = d.max_signal(stop.signum, dev) if d.enabled else stop.signum
+            if stopping is not None:
+                name = signal.Signals(stopping).name
+                if d.main:
+                    print(f"[{variant}] {name}: stopped after epoch {epoch + 1}; run the same command to resume",
+                          file=sys.stderr)
+                sys.exit(128 + stopping)
 
     images = state["history"] and sum(1 for _ in state["history"]) * steps * bs
     summary = {
@@ -356,12 +456,33 @@ def run(p: Params, variant: str) -> dict:
         "final_train_loss": state["history"][-1]["train_loss"], "final_train_acc": state["history"][-1]["train_acc"],
         "train_seconds": round(state["train_seconds"], 3),
         "images_per_s": round(images / state["train_seconds"], 1) if state["train_seconds"] else None,
-        "train_device": device_name(dev), "torch": torch.__version__, "amp_bf16": bool(cuda and tp.amp),
+        "train_device": device_name(dev) if world == 1 else f"{world} x {device_name(dev)}",
+        "world_size": world, "per_device_batch": local,
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        "torch": torch.__version__, "amp_bf16": bool(cuda and tp.amp),
         "compiled": bool(tp.compile and cuda), "quick": p.quick.enabled, "config_hash": config_hash,
         "command": f"netpipe train {variant}",
     }
-    fileio.write_json(paths.train_summary(variant), summary)
+    if d.main:
+        _finish(variant, state["history"], summary)
     return summary
+
+
+def _finish(variant: str, history: list[dict], summary: dict) -> None:
+    """Write the stage's outputs from the run's saved state, then drop the resume files. Also when a resumed run
+    had no epoch left to train: `dvc repro` deletes a stage's outputs before it reruns the stage, so the outputs
+    of a run that was interrupted after its last epoch are written here again. A completed run leaves no resume
+    state, so a later rerun (new code, say) trains from scratch instead of "resuming" a finished run."""
+    best = paths.best_resume(variant)
+    try:
+        fileio.write_with(paths.checkpoint(variant), lambda tmp: shutil.copyfile(best, tmp))
+    except FileNotFoundError:
+        raise NetpipeError(f"{best} is missing: the best checkpoint of this run is lost; delete "
+                           f"{paths.last_checkpoint(variant)} to train {variant} again") from None
+    _write_curves(variant, history)
+    fileio.write_json(paths.train_summary(variant), summary)
+    fileio.discard(paths.last_checkpoint(variant))
+    fileio.discard(best)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torchvision.transforms import v2
-
 from .params import AugmentParams, EvalParams
 
 
@@ -20,6 +18,8 @@ def resize(x: torch.Tensor, size: int) -> torch.Tensor:
     """Resize a batch (N, C, H, W) to size x size (bilinear with antialias, as torchvision's Resize)."""
     if x.shape[-1] == size and x.shape[-2] == size:
         return x
+    from torchvision.transforms import v2  # imported when needed: 2 s a process (the 32x32 nets never resize)
+
     return v2.functional.resize(x, [size, size], antialias=True)
 
 
@@ -44,9 +44,7 @@ def augment(x: torch.Tensor, aug: AugmentParams, input_size: int, generator: tor
     if aug.resize:
         x = resize(x, aug.resize)
     if not aug.enabled:
-        crop = aug.crop or x.shape[-1]
-        x = v2.functional.center_crop(x, [crop, crop])
-        return resize(x, input_size)
+        return resize(_center(x, aug.crop or x.shape[-1]), input_size)
     n, _, h, w = x.shape
     crop = aug.crop or h
     x = pad(x, aug.crop_padding, aug.padding_mode)
@@ -73,14 +71,23 @@ def eval_view(x: torch.Tensor, ev: EvalParams) -> torch.Tensor:
     return pad(x, ev.pad, ev.padding_mode)
 
 
+def _center(x: torch.Tensor, crop: int) -> torch.Tensor:
+    """torchvision's center_crop (its rounding; tests check it against v2.functional.center_crop) as a slice, so
+    that training does not import torchvision (2 s a process) for it."""
+    h, w = x.shape[-2:]
+    top, left = int(round((h - crop) / 2.0)), int(round((w - crop) / 2.0))
+    return x[..., top:top + crop, left:left + crop]
+
+
 def center_crop(x: torch.Tensor, ev: EvalParams, input_size: int) -> torch.Tensor:
     """The single-crop view: (N, C, input_size, input_size)."""
-    x = v2.functional.center_crop(eval_view(x, ev), [ev.crop, ev.crop])
-    return resize(x, input_size)
+    return resize(_center(eval_view(x, ev), ev.crop), input_size)
 
 
 def multi_crops(x: torch.Tensor, ev: EvalParams, input_size: int) -> torch.Tensor:
     """The 10-crop (or 5-crop when flips are off) views, stacked as (K, N, C, input_size, input_size)."""
+    from torchvision.transforms import v2
+
     x = eval_view(x, ev)
     crops = (v2.TenCrop(ev.crop) if ev.flips else v2.FiveCrop(ev.crop))(x)
     return torch.stack([resize(c, input_size) for c in crops])

@@ -403,3 +403,16 @@ def test_export_refuses_metrics_of_another_checkpoint(pipeline_project, tmp_path
     paths.metrics(SMALL).write_text(json.dumps(m))
     with pytest.raises(NetpipeError, match=rf"run `netpipe evaluate {SMALL}` first"):
         export.run(params.load("params.yaml"), SMALL)
+
+
+@pytest.mark.parametrize("h,w,crop", [(32, 32, 28), (33, 37, 28), (36, 36, 32), (28, 28, 28), (31, 30, 24)])
+def test_center_crop_is_torchvisions(h, w, crop):
+    """transforms cuts the centre crop as a slice (training needn't import torchvision for it): the same pixels
+    as torchvision's center_crop, odd margins included, for the single-crop view and unaugmented training."""
+    x = torch.randint(0, 256, (2, 3, h, w), dtype=torch.uint8)
+    want = v2.functional.center_crop(x, [crop, crop])
+    assert torch.equal(transforms._center(x, crop), want)
+    ev = params.EvalParams(pad=0, crop=crop, flips=False)
+    assert torch.equal(transforms.center_crop(x, ev, crop), want)
+    off = params.AugmentParams(enabled=False, crop=crop)
+    assert torch.equal(transforms.augment(x, off, crop, torch.Generator().manual_seed(0)), want)

@@ -4,8 +4,11 @@ Also: atomic outputs, corrupt checkpoints reported by name, unwritable output di
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,6 +22,7 @@ import yaml
 from pipeline import fileio
 from pipeline.errors import NetpipeError
 from tests.datagen import make_cifar_batches
+from tests.procs import read_until
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANT = "alexnet_cifar"  # small and with dropout: exercises the RNG state on resume
@@ -53,13 +57,7 @@ def _train_and_kill(root: Path, sig: int, after_line: str, delay: float) -> subp
     """Start training, wait for `after_line` on stderr (plus `delay` s), send `sig`, wait for the exit."""
     proc = subprocess.Popen([sys.executable, "-m", "pipeline", "train", VARIANT], cwd=root, env=_env(),
                             stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    seen = []
-    deadline = time.time() + 300
-    for line in proc.stderr:  # type: ignore[union-attr]
-        seen.append(line)
-        if after_line in line:
-            break
-        assert time.time() < deadline, "training never reached the kill point"
+    seen = read_until(proc, proc.stderr, after_line, timeout=300)
     time.sleep(delay)
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=300)
@@ -97,6 +95,9 @@ def test_signal_checkpoints_mid_epoch_and_resumes_bitwise(tmp_path, reference, s
     assert r.returncode == 128 + sig, r.stderr[-2000:]
     assert f"{name}: " in r.stderr and "run the same command to resume" in r.stderr
     assert "Traceback" not in r.stderr
+    # `dvc repro` deletes a stage's outputs before it runs the stage again: the best epoch so far must survive
+    (root / "models" / f"{VARIANT}.pt").unlink(missing_ok=True)
+    shutil.rmtree(root / "artifacts" / "train", ignore_errors=True)
     r2 = _cmd(root, "train", VARIANT)
     assert r2.returncode == 0, r2.stderr
     assert "resuming from" in r2.stderr
@@ -110,6 +111,12 @@ def test_sigkill_resumes_from_last_epoch(tmp_path, reference):
     r2 = _cmd(root, "train", VARIANT)
     assert r2.returncode == 0, r2.stderr
     assert "resuming from" in r2.stderr
+    _same(reference, _result(root))
+    # a completed run leaves no resume state: running it again (as `dvc repro` does after a code change) trains
+    # from scratch, to the same result, instead of "resuming" a finished run and writing nothing
+    assert not list((root / "models" / "resume").iterdir())
+    r3 = _cmd(root, "train", VARIANT)
+    assert r3.returncode == 0 and "resuming" not in r3.stderr, r3.stderr
     _same(reference, _result(root))
 
 
@@ -166,13 +173,70 @@ def test_atomic_write_keeps_previous_file_on_failure(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]  # no temporary file left behind
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
+def test_stale_temporary_files_are_removed(tmp_path):
+    """A write killed between creating its temporary file and the rename (SIGKILL, power loss) leaves the
+    temporary file; the next write of the same output, or discarding it, removes it."""
+    target = tmp_path / "alexnet_cifar.pt"
+    stale = tmp_path / ".alexnet_cifar.pt.k1ll3d.pt"
+    other = tmp_path / ".alexnet_cifar.best.pt.k1ll3d.pt"  # another output's: not ours to remove
+    stale.write_bytes(b"half a checkpoint")
+    other.write_bytes(b"half another checkpoint")
+    fileio.write_bytes(target, b"new")
+    assert not stale.exists() and other.exists() and target.read_bytes() == b"new"
+    stale.write_bytes(b"half a checkpoint")
+    fileio.discard(target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [other.name]
+
+
+@contextlib.contextmanager
+def _unwritable(d: Path):
+    """Make directory D unwritable for this process: chmod for a user; for root, who writes anywhere despite the
+    mode bits, the immutable attribute (chattr +i: not even root may create a file there)."""
+    if os.geteuid() != 0:
+        d.chmod(0o500)
+    elif subprocess.run(["chattr", "+i", str(d)], capture_output=True).returncode != 0:
+        pytest.skip("running as root without chattr +i: no way to make a directory unwritable")
+    try:
+        yield d
+    finally:
+        if os.geteuid() == 0:
+            subprocess.run(["chattr", "-i", str(d)], check=True)
+        d.chmod(0o755)
+
+
 def test_unwritable_directory_is_one_clear_error(tmp_path):
     d = tmp_path / "ro"
     d.mkdir()
-    d.chmod(0o500)
-    with pytest.raises(NetpipeError, match=r"cannot write .*ro/x.json: permission denied"):
+    fileio.write_json(d / "x.json", {"previous": 1})
+    with _unwritable(d), pytest.raises(NetpipeError, match=r"cannot write .*ro/x.json: permission denied"):
         fileio.write_json(d / "x.json", {})
+    assert fileio.read_json(d / "x.json") == {"previous": 1}
+    assert [p.name for p in d.iterdir()] == ["x.json"]
+
+
+def test_unwritable_output_directory_through_the_cli(tmp_path):
+    """A stage whose output directory can't be written: one line naming the file, exit 1, previous output intact."""
+    root = _project(tmp_path)
+    prepared = root / "data" / "prepared" / "cifar10.npz"
+    before = prepared.read_bytes()
+    with _unwritable(prepared.parent):
+        r = _cmd(root, "prepare")
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.strip().splitlines()[-1] == (
+        "netpipe: error: cannot write data/prepared/cifar10.npz: permission denied (directory not writable); "
+        "the previous file, if any, is left unchanged")
+    assert prepared.read_bytes() == before
+
+
+def test_disk_full_checkpoint_is_one_clear_error(tmp_path):
+    """torch.save on a full disk raises a bare RuntimeError; netpipe reports it in one line naming the file."""
+    from pipeline import train
+
+    target = tmp_path / "best.pt"
+    train.save(target, {"previous": torch.zeros(1)})
+    with pytest.raises(NetpipeError, match=r"cannot write .*best.pt: write failed, disk full or I/O error"):
+        fileio.write_with(target, lambda tmp: train.torch_save({"w": torch.zeros(10**6)}, "/dev/full"))
+    assert torch.equal(torch.load(target, weights_only=True)["previous"], torch.zeros(1))
 
 
 def test_disk_full_is_one_clear_error_and_keeps_previous(tmp_path):
@@ -190,3 +254,18 @@ def test_disk_full_is_one_clear_error_and_keeps_previous(tmp_path):
     with pytest.raises(NetpipeError, match=r"cannot write .*report.md: no space left on device"):
         fileio.write_with(target, to_full)
     assert target.read_text() == "previous"
+
+
+def test_diverging_loss_stops_with_one_line_naming_epoch_and_step(tmp_path):
+    """A learning rate that blows the loss up stops the run at the first check (every step here, log_every 1)
+    with one line naming the epoch and step, instead of training on NaNs."""
+    root = _project(tmp_path)
+    raw = yaml.safe_load((root / "params.yaml").read_text())
+    raw["nets"][VARIANT]["train"]["optimizer"]["lr"] = 1.0e6
+    (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    r = _cmd(root, "train", VARIANT)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert re.fullmatch(rf"netpipe: error: {VARIANT}: loss is (nan|inf) at epoch 1, step \d/8 \(lr [0-9.e+]+\); "
+                        rf"lower nets\.{VARIANT}\.train\.optimizer\.lr or change the init",
+                        r.stderr.strip().splitlines()[-1]), r.stderr[-2000:]
+    assert not (root / "models" / f"{VARIANT}.pt").exists()

@@ -52,6 +52,10 @@ def _mutate(path: str, value, delete: bool = False) -> dict:
     ("data.cifar10.std", [0.2, 0.0, 0.2], r"data\.cifar10\.std: every std must be > 0"),
     ("data.mnist.source", "local", r"data\.mnist: source 'local' needs 'path'"),
     ("bench.batch_sizes", [], r"bench\.batch_sizes: batch sizes must be a non-empty list"),
+    # values torch itself would refuse with a traceback at the first step
+    ("nets.alexnet_keras.train.optimizer.momentum", 0.0, r"nets\.alexnet_keras\.train\.optimizer: .*nesterov needs a momentum > 0"),
+    ("nets.alexnet_cifar_adam.train.optimizer.betas", [0.9, 1.5], r"nets\.alexnet_cifar_adam\.train\.optimizer\.betas: .*each beta must be in \[0, 1\)"),
+    ("nets.alexnet_keras.train.schedule.milestones", [200, 100], r"nets\.alexnet_keras\.train\.schedule\.milestones: .*ascending order"),
 ])
 def test_bad_values_name_the_key(path, value, expect):
     with pytest.raises(ParamsError, match=expect) as info:

@@ -1,13 +1,15 @@
 """A real `dvc repro` of the whole pipeline in a temporary copy of the project, on tiny data written in the
 real formats (CIFAR pickled batches, MNIST idx, an image-folder tarball), with a reduced set of variants and
 steps set through params. Then: every output exists and holds sane values, a second `dvc repro` does nothing,
-and changing one variant's learning rate invalidates that variant only."""
+changing one variant's learning rate invalidates that variant only, and a `dvc repro` interrupted in the
+middle of a training stage finishes when run again without redoing the stages that had completed."""
 
 from __future__ import annotations
 
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +18,7 @@ import pytest
 import yaml
 
 from tests.datagen import make_cifar_batches, make_image_folder, make_mnist_idx
+from tests.procs import read_until
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -30,7 +33,7 @@ def _params(root: Path) -> dict:
     tiny = {"epochs": 2, "batch_size": 8, "max_steps_per_epoch": 3, "eval_batch_size": 64, "log_every": 2}
     raw["data"] = {
         "cifar10": {**raw["data"]["cifar10"], "source": "local", "path": str(root / "raw" / "cifar"), "val_size": 20},
-        "mnist": {**raw["data"]["mnist"], "source": "local", "path": str(root / "raw" / "mnist"), "val_size": 20},
+        "mnist": {**raw["data"]["mnist"], "source": "local", "path": str(root / "raw" / "mnist"), "val_size": 12},
         "shapes": {"source": "folder", "path": str(root / "raw" / "shapes.tar.gz"), "val_size": 6},
     }
     raw["variants"] = VARIANTS
@@ -48,10 +51,18 @@ def _params(root: Path) -> dict:
     return raw
 
 
-def _run(cmd: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+def _env(root: Path) -> dict:
+    """The stages run the project copy's own code (PYTHONPATH comes before the editable install), and Python
+    writes bytecode as on a user's machine, so __pycache__ appears beside the code DVC hashes as deps."""
     env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
-    r = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+           "PYTHONPATH": str(root), "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@t"}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
+def _run(cmd: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    r = subprocess.run(cmd, cwd=cwd, env=_env(cwd), capture_output=True, text=True, timeout=900)
     if check and r.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed ({r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-6000:]}")
     return r
@@ -65,7 +76,7 @@ def project(tmp_path_factory) -> Path:
             shutil.copy(ROOT / name, root / name)
     shutil.copytree(ROOT / "pipeline", root / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
     make_cifar_batches(root / "raw" / "cifar", n_train=80, n_test=40)
-    make_mnist_idx(root / "raw" / "mnist", n_train=80, n_test=40)
+    make_mnist_idx(root / "raw" / "mnist", n_train=60, n_test=16)  # alexnet_mnist runs at 227x227: few images
     tar = make_image_folder(root / "raw" / "shapes", classes=("circle", "square", "triangle"), n_train=10, n_test=5,
                             size=32, tar=True)
     shutil.move(tar, root / "raw" / "shapes.tar.gz")
@@ -113,6 +124,8 @@ def test_dvc_metrics_and_plots_render(project):
 
 
 def test_second_repro_does_nothing(project):
+    # the stages ran this copy's code, and its bytecode beside it does not count as a changed dependency
+    assert list((project / "pipeline" / "nets" / "__pycache__").glob("*.pyc"))
     r = _run([sys.executable, "-m", "dvc", "repro"], project)
     assert "Running stage" not in r.stdout + r.stderr
     assert "up to date" in (r.stdout + r.stderr).lower()
@@ -130,5 +143,45 @@ def test_changing_one_lr_reruns_that_variant_only(project):
         assert "train@alexnet_cifar" in changed
         assert not {s for s in changed if s.endswith(("alexnet_mnist", "alexnet_thinner_4"))}
         assert not {s for s in changed if s.startswith("prepare")}
+    finally:
+        params_file.write_text(original)
+
+
+def test_interrupted_repro_finishes_without_redoing_completed_stages(project):
+    """Ctrl-C (SIGINT to the process group, as a terminal sends it) while `dvc repro` trains, after the data
+    stage before it has run, then `dvc repro` again: the stage that had completed is not run again, and the
+    interrupted training resumes from its checkpoint although DVC deleted that stage's outputs before running
+    it again."""
+    params_file = project / "params.yaml"
+    original = params_file.read_text()
+    raw = yaml.safe_load(original)
+    raw["data"]["shapes"]["val_size"] = 9  # prepare@shapes runs first (train@alexnet_thinner_4 depends on it)
+    raw["nets"]["alexnet_thinner_4"]["train"].update({"epochs": 4, "log_every": 1})
+    raw["nets"]["alexnet_thinner_4"]["train"]["optimizer"]["lr"] = 0.001
+    params_file.write_text(yaml.safe_dump(raw, sort_keys=False))
+    targets = ["train@alexnet_thinner_4"]
+    dvc = [sys.executable, "-m", "dvc", "repro", *targets]
+    try:
+        proc = subprocess.Popen(dvc, cwd=project, env=_env(project), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, start_new_session=True)
+        seen = read_until(proc, proc.stdout, "[alexnet_thinner_4] epoch 1/4:", timeout=300)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, _ = proc.communicate(timeout=120)
+        first = "".join(seen) + out
+        assert proc.returncode != 0, first[-3000:]
+        assert first.index("Running stage 'prepare@shapes'") < first.index("Running stage 'train@alexnet_thinner_4'")
+        assert (project / "models" / "resume" / "alexnet_thinner_4.pt").exists(), first[-3000:]
+
+        r = _run(dvc, project)
+        log = r.stdout + r.stderr
+        assert "Running stage 'prepare@shapes'" not in log, log  # completed before the interruption
+        assert "Running stage 'train@alexnet_thinner_4'" in log and "resuming from" in log, log
+        summary = json.loads((project / "artifacts" / "train" / "alexnet_thinner_4.json").read_text())
+        curves = (project / "artifacts" / "train" / "alexnet_thinner_4.csv").read_text().splitlines()
+        assert summary["epochs"] == 4 and len(curves) == 5
+        assert (project / "models" / "alexnet_thinner_4.pt").stat().st_size > 1000
+        assert not list((project / "models" / "resume").iterdir())  # finished: no resume state left
+        r = _run([sys.executable, "-m", "dvc", "status", *targets], project)
+        assert "up to date" in (r.stdout + r.stderr).lower(), r.stdout + r.stderr
     finally:
         params_file.write_text(original)

@@ -15,7 +15,6 @@ import os
 
 import torch
 from torch import nn
-from torchvision.models import AlexNet_Weights, alexnet
 
 from . import register
 
@@ -23,6 +22,8 @@ HEAD = ("classifier.6.weight", "classifier.6.bias")
 
 
 def _imagenet_state() -> dict:
+    from torchvision.models import AlexNet_Weights
+
     weights = AlexNet_Weights.IMAGENET1K_V1
     try:
         return weights.get_state_dict(progress=True, check_hash=True)
@@ -50,6 +51,8 @@ def alexnet_torchvision(num_classes: int = 10, in_channels: int = 3, pretrained:
         raise ValueError(f"dropout must be a drop rate in [0, 1) (got {dropout!r})")
     if pretrained is not None and (not isinstance(pretrained, (str, os.PathLike)) or not str(pretrained)):
         raise ValueError(f"pretrained must be null, 'imagenet' or the path of a weights file (got {pretrained!r})")
+
+    from torchvision.models import AlexNet_Weights, alexnet  # here: importing torchvision costs 2 s a process
 
     model = alexnet(weights=None, num_classes=num_classes, dropout=dropout)
     if pretrained is None or model.classifier[6].weight.is_meta:  # meta: counting parameters only

@@ -1,0 +1,399 @@
+"""Several devices (docs/distributed.md), on CPU with the gloo backend: real `netpipe train` processes.
+
+- 2 processes end with the same metrics and weights as 1 process with the same global batch, within a stated
+  tolerance: the union of the ranks' slices is exactly the single-process batch (same images, same augmentation
+  draws), so only floating-point summation order differs (after one step the weights agree to ~1e-7); over
+  24 steps that grows to ~1e-3 in the weights. Tolerance: val accuracy within one image, val loss within
+  0.02, train loss within 2%, weights within 1e-2 (max abs).
+- Checkpoints, curves and the summary are written by rank 0 alone, once (an audit hook logs every rename).
+- SIGTERM mid-epoch under torchrun: checkpoint, exit 143, the same command resumes bitwise.
+- A rank killed with SIGKILL ends the run (exit 137) with one line naming the rank, no traceback.
+- The DDP code path with one process (an outer torchrun) gives the plain single-device result bitwise.
+- Variants in parallel, one device each, the DVC way: concurrent `dvc exp run --temp train@V` with their own
+  CUDA_VISIBLE_DEVICES, then `dvc repro` takes the results from DVC's run-cache and writes dvc.lock.
+- torchrun's command line for one and several machines; opt-in (NETPIPE_TEST_MULTINODE=1): two "machines"
+  (two commands on this one) meeting at a c10d rendezvous.
+- On a CUDA machine: the one-process DDP path against plain training, and its overhead (skipped without CUDA).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from tests.datagen import make_cifar_batches
+from tests.procs import read_until
+
+ROOT = Path(__file__).resolve().parents[1]
+VARIANT = "alexnet_cifar"
+pytestmark = pytest.mark.slow
+
+# tolerances of 2 processes against 1 (see the module docstring; measured differences are far below them)
+VAL_ACC_TOL = 1 / 32 + 1e-9  # one of the 32 validation images
+VAL_LOSS_TOL = 0.02
+TRAIN_LOSS_RTOL = 0.02
+WEIGHT_TOL = 1e-2
+
+# Every rename onto models/ or artifacts/ (how fileio's atomic writes land), logged with the writer's RANK.
+AUDIT = """\
+import os, sys
+_log = os.environ.get("NETPIPE_TEST_AUDIT")
+if _log:
+    def _hook(event, args):
+        if event == "os.rename":
+            dst = os.fsdecode(args[1])
+            if "/models/" in dst or "/artifacts/" in dst or dst.startswith(("models/", "artifacts/")):
+                with open(_log, "a") as fh:
+                    fh.write(f"{os.environ.get('RANK', '-')} {os.getpid()} {dst}\\n")
+    sys.addaudithook(_hook)
+"""
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory) -> Path:
+    """Raw tiny CIFAR batches and the prepared .npz, made once and copied into each project."""
+    root = tmp_path_factory.mktemp("ddp_template")
+    make_cifar_batches(root / "raw", n_train=160, n_test=20)
+    (root / "hooks").mkdir()
+    (root / "hooks" / "sitecustomize.py").write_text(AUDIT)
+    (root / "params.yaml").write_text(yaml.safe_dump(_params(root, devices=1), sort_keys=False))
+    r = _cmd(root, "prepare")
+    assert r.returncode == 0, r.stderr
+    return root
+
+
+def _params(root: Path, devices: int, epochs: int = 3) -> dict:
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["data"] = {"cifar10": {"source": "local", "path": str(root / "raw"), "val_size": 32}}
+    raw["variants"] = {VARIANT: "cifar10"}
+    net = raw["nets"][VARIANT]
+    # the compact net without dropout: dropout masks are drawn per rank, so they would differ from 1 process
+    net["options"].update({"pool_stride": 2, "dropout": 0.0})
+    net["train"].update({"epochs": epochs, "batch_size": 16, "max_steps_per_epoch": 8, "log_every": 1,
+                         "eval_batch_size": 32, "deterministic": True})
+    net["train"]["optimizer"]["lr"] = 0.002
+    raw["nets"] = {VARIANT: net}
+    raw["train"]["devices"] = devices
+    return raw
+
+
+def _project(template: Path, root: Path, devices: int, epochs: int = 3) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(template / "data", root / "data")
+    (root / "params.yaml").write_text(yaml.safe_dump(_params(template, devices, epochs), sort_keys=False))
+    return root
+
+
+def _env(root: Path, template: Path | None = None) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    if template is not None:
+        env["PYTHONPATH"] = f"{template / 'hooks'}{os.pathsep}{ROOT}"
+        env["NETPIPE_TEST_AUDIT"] = str(root / "renames.log")
+    return env
+
+
+def _cmd(root: Path, *args: str, template: Path | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=root, env=_env(root, template),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def _result(root: Path) -> tuple[dict, list[dict], dict]:
+    best = torch.load(root / "models" / f"{VARIANT}.pt", weights_only=True)
+    curves = (root / "artifacts" / "train" / f"{VARIANT}.csv").read_text().splitlines()
+    head = curves[0].split(",")
+    rows = [dict(zip(head, map(float, line.split(",")))) for line in curves[1:]]
+    for row in rows:
+        row.pop("seconds")  # wall clock
+    summary = json.loads((root / "artifacts" / "train" / f"{VARIANT}.json").read_text())
+    return best["model"], rows, summary
+
+
+def _max_weight_diff(a: dict, b: dict) -> float:
+    assert a.keys() == b.keys()
+    return max((a[k].double() - b[k].double()).abs().max().item() for k in a) if a else 0.0
+
+
+def _same(a, b) -> None:
+    assert a[1] == b[1]
+    assert a[0].keys() == b[0].keys()
+    for k in a[0]:
+        assert torch.equal(a[0][k], b[0][k]), k
+
+
+@pytest.fixture(scope="module")
+def one(template, tmp_path_factory) -> Path:
+    root = _project(template, tmp_path_factory.mktemp("one"), devices=1)
+    r = _cmd(root, "train", VARIANT, template=template)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return root
+
+
+@pytest.fixture(scope="module")
+def two(template, tmp_path_factory) -> Path:
+    root = _project(template, tmp_path_factory.mktemp("two"), devices=2)
+    r = _cmd(root, "train", VARIANT, template=template)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "--nproc-per-node=2" in r.stderr
+    (root / "stderr.log").write_text(r.stderr)
+    return root
+
+
+def test_two_processes_match_one_process(one, two):
+    w1, rows1, s1 = _result(one)
+    w2, rows2, s2 = _result(two)
+    assert (s1["world_size"], s1["per_device_batch"], s1["batch_size"]) == (1, 16, 16)
+    assert (s2["world_size"], s2["per_device_batch"], s2["batch_size"]) == (2, 8, 16)
+    assert s1["steps_per_epoch"] == s2["steps_per_epoch"] == 8
+    assert len(rows1) == len(rows2) == 3
+    diffs = {"weights": _max_weight_diff(w1, w2)}
+    for r1, r2 in zip(rows1, rows2):
+        assert r1["lr"] == r2["lr"]
+        assert abs(r1["val_acc"] - r2["val_acc"]) <= VAL_ACC_TOL, (rows1, rows2)
+        assert abs(r1["val_loss"] - r2["val_loss"]) <= VAL_LOSS_TOL, (rows1, rows2)
+        assert abs(r1["train_loss"] - r2["train_loss"]) <= TRAIN_LOSS_RTOL * abs(r1["train_loss"]), (rows1, rows2)
+        diffs[f"epoch {int(r1['epoch'])}"] = {k: round(abs(r1[k] - r2[k]), 7) for k in ("train_loss", "val_loss", "val_acc")}
+    assert diffs["weights"] <= WEIGHT_TOL
+    print(f"\n1 vs 2 processes, max abs differences: {diffs}")
+    print(f"images/s: 1 process {s1['images_per_s']}, 2 processes {s2['images_per_s']} ({s2['train_device']})")
+
+
+def test_outputs_written_once_by_rank_0(one, two):
+    log = [line.split() for line in (two / "renames.log").read_text().splitlines()]
+    writers = {rank for rank, _, _ in log}
+    assert writers == {"0"}, log  # never rank 1, never the torchrun agent
+    targets = [Path(dst).relative_to(two.resolve()) if Path(dst).is_absolute() else Path(dst) for _, _, dst in log]
+    resume = Path("models/resume") / f"{VARIANT}.pt"
+    assert targets.count(resume) == 3  # once per epoch
+    assert targets.count(Path("artifacts/train") / f"{VARIANT}.json") == 1
+    # as often as the single-process run (once per improvement of the validation accuracy)
+    ones = [line.split()[2] for line in (one / "renames.log").read_text().splitlines()]
+    assert targets.count(Path("models") / f"{VARIANT}.pt") == sum(d.endswith(f"models/{VARIANT}.pt") for d in ones) >= 1
+    assert targets.count(Path("models/resume") / f"{VARIANT}.best.pt") >= 1
+    # no per-rank copies, no temporary files left; a completed run leaves no resume state
+    files = sorted(str(p.relative_to(two)) for p in (two / "models").rglob("*") if p.is_file())
+    assert files == [f"models/{VARIANT}.pt"]
+    # the checkpoint has the single-process format: the plain module's keys, loadable by evaluate/export
+    w1, _, _ = _result(one)
+    w2, _, _ = _result(two)
+    assert w1.keys() == w2.keys() and not any(k.startswith("module.") for k in w2)
+
+
+def _train_and_signal(root: Path, after_line: str, signal_parent: int | None = None,
+                      kill_rank: int | None = None, delay: float = 0.0) -> tuple[subprocess.CompletedProcess, float]:
+    """Start `netpipe train` (2 processes), wait for `after_line`, then signal the netpipe process itself or
+    SIGKILL one rank's process. Returns the result and the seconds from the signal to the exit."""
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "train", VARIANT], cwd=root, env=_env(root),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = read_until(proc, proc.stderr, after_line, timeout=240)
+    time.sleep(delay)
+    if signal_parent is not None:
+        proc.send_signal(signal_parent)
+    else:
+        victim = _rank_pid(proc.pid, kill_rank)
+        os.kill(victim, signal.SIGKILL)
+    t0 = time.time()
+    out, err = proc.communicate(timeout=120)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, "".join(seen) + err), time.time() - t0
+
+
+def _rank_pid(parent: int, rank: int) -> int:
+    """The pid of the child of `parent` (torchrun's workers) whose environment says RANK=rank (Linux /proc)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            if ppid == parent and f"RANK={rank}".encode() in (stat.parent / "environ").read_bytes().split(b"\0"):
+                return int(stat.parent.name)
+        except (OSError, ValueError, IndexError):
+            continue
+    raise AssertionError(f"no worker with RANK={rank} under pid {parent}")
+
+
+def test_sigterm_checkpoints_and_resumes_bitwise(template, two, tmp_path):
+    root = _project(template, tmp_path / "p", devices=2)
+    r, seconds = _train_and_signal(root, "] epoch 1/3:", signal_parent=signal.SIGTERM, delay=0.6)
+    assert r.returncode == 128 + signal.SIGTERM, r.stderr[-3000:]
+    assert seconds < 20  # not torchrun's 30 s shutdown timeout: every rank left by itself
+    # mostly mid-epoch 2; a signal that comes before the ranks' end-of-epoch check stops after epoch 1
+    assert re.search(r"SIGTERM: (checkpoint saved at epoch 2 step \d/8|stopped after epoch 1)", r.stderr), r.stderr[-3000:]
+    assert "Traceback" not in r.stderr, r.stderr[-3000:]
+    r2 = _cmd(root, "train", VARIANT)
+    assert r2.returncode == 0, r2.stderr[-3000:]
+    assert "resuming from" in r2.stderr
+    a, b = _result(two), _result(root)
+    _same(a[:2], b[:2])
+
+
+def test_killed_rank_fails_cleanly_naming_it(template, tmp_path):
+    root = _project(template, tmp_path / "p", devices=2, epochs=50)
+    r, seconds = _train_and_signal(root, "] epoch 1/50:", kill_rank=1)
+    assert r.returncode == 128 + signal.SIGKILL, r.stderr[-3000:]
+    last = r.stderr.strip().splitlines()[-1]
+    assert re.match(r"netpipe: error: rank 1 \(local rank 1, pid \d+\) was killed by SIGKILL; torchrun stopped the "
+                    rf"other ranks; the same command resumes from models/resume/{VARIANT}.pt$", last), last
+    assert "Traceback" not in r.stderr, r.stderr[-3000:]
+    assert seconds < 60
+    # the last completed epoch's checkpoint is there to resume from
+    assert (root / "models" / "resume" / f"{VARIANT}.pt").exists()
+
+
+def test_ddp_path_with_one_process_is_the_single_device_result(template, one, tmp_path):
+    """An outer torchrun with one process: the DDP code path (process group, DistributedDataParallel, sharded
+    validation) gives exactly the plain single-process result on CPU."""
+    root = _project(template, tmp_path / "p", devices=1)
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=1"]
+    r = subprocess.run([*torchrun, "-m", "pipeline", "train", VARIANT], cwd=root, env=_env(root),
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    _same(_result(one)[:2], _result(root)[:2])
+
+
+def test_batch_must_split_over_the_processes(template, tmp_path):
+    root = _project(template, tmp_path / "p", devices=3)
+    r = _cmd(root, "train", VARIANT)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip() == (
+        f"netpipe: error: params.yaml: nets.{VARIANT}.train.batch_size: batch_size 16 is the global batch and must "
+        "split evenly over train.devices x train.nodes = 3 processes; allowed: a multiple of 3")
+
+
+def test_torchrun_command_line():
+    from pipeline.distributed import torchrun_args
+    from pipeline.params import DistributedParams
+
+    one_machine = torchrun_args(DistributedParams(devices=8), "v", ["train", "v"])
+    assert one_machine == ["--nproc-per-node=8", "--standalone", "--module", "pipeline", "train", "v"]
+    two = DistributedParams(devices=8, nodes=2, rdzv_endpoint="node0:29400")
+    assert torchrun_args(two, "v", ["train", "v", "-p", "x.yaml"]) == [
+        "--nproc-per-node=8", "--nnodes=2", "--rdzv-backend=c10d", "--rdzv-endpoint=node0:29400",
+        "--rdzv-id=netpipe-v", "--module", "pipeline", "train", "v", "-p", "x.yaml"]
+    assert "--rdzv-id=job7" in torchrun_args(two.model_copy(update={"rdzv_id": "job7"}), "v", ["train", "v"])
+
+
+@pytest.mark.skipif(not os.environ.get("NETPIPE_TEST_MULTINODE"), reason="about 30 s: set NETPIPE_TEST_MULTINODE=1")
+def test_two_machines_through_the_c10d_rendezvous(template, tmp_path):
+    """train.nodes: 2 on one machine: two `netpipe train` commands (the two "machines") meet at the c10d
+    rendezvous and train as one 2-process run, sharing the project directory as a shared filesystem would."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("localhost", 0))
+        port = sock.getsockname()[1]
+    root = _project(template, tmp_path / "p", devices=1, epochs=1)
+    raw = yaml.safe_load((root / "params.yaml").read_text())
+    raw["train"].update({"nodes": 2, "rdzv_endpoint": f"localhost:{port}", "rdzv_id": "test-two-machines"})
+    (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    cmd = [sys.executable, "-m", "pipeline", "train", VARIANT]
+    procs = [subprocess.Popen(cmd, cwd=root, env=_env(root), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    for proc in procs:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err[-3000:]
+        assert f"--nnodes=2 --rdzv-backend=c10d --rdzv-endpoint=localhost:{port}" in err
+    summary = json.loads((root / "artifacts" / "train" / f"{VARIANT}.json").read_text())
+    assert (summary["world_size"], summary["per_device_batch"]) == (2, 8)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (the H100 machine)")
+def test_gpu_ddp_one_process_matches_plain_and_overhead(tmp_path):
+    """On one GPU: the DDP path (torchrun, one process, NCCL) against plain training: the same result within
+    tolerance, and its overhead in images/s (printed; see docs/distributed.md)."""
+    make_cifar_batches(tmp_path / "raw", n_train=20000, n_test=100)
+    results = {}
+    for name in ("plain", "ddp"):
+        root = tmp_path / name
+        root.mkdir()
+        raw = _params(tmp_path, devices=1, epochs=3)
+        raw["data"]["cifar10"]["val_size"] = 1000
+        net = raw["nets"][VARIANT]
+        net["options"]["lrn"] = "none"  # LRN's backward has no deterministic CUDA implementation
+        net["train"].update({"batch_size": 128, "max_steps_per_epoch": None, "log_every": 50, "eval_batch_size": 1000})
+        (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+        env = {**_env(root), "CUBLAS_WORKSPACE_CONFIG": ":4096:8"}
+        assert subprocess.run([sys.executable, "-m", "pipeline", "prepare"], cwd=root, env=env).returncode == 0
+        pre = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=1"] if name == "ddp" else [sys.executable]
+        r = subprocess.run([*pre, "-m", "pipeline", "train", VARIANT], cwd=root, env=env, capture_output=True,
+                           text=True, timeout=600)
+        assert r.returncode == 0, r.stderr[-3000:]
+        results[name] = _result(root)
+    (wp, rows_p, sp), (wd, rows_d, sd) = results["plain"], results["ddp"]
+    diff = _max_weight_diff(wp, wd)
+    assert abs(rows_p[-1]["val_acc"] - rows_d[-1]["val_acc"]) <= 0.01
+    assert diff <= WEIGHT_TOL
+    overhead = 1 - sd["images_per_s"] / sp["images_per_s"]
+    print(f"\nGPU: plain {sp['images_per_s']} img/s, DDP 1 process {sd['images_per_s']} img/s "
+          f"(overhead {overhead:.1%}); max weight diff {diff:.3g}")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# variants in parallel, one device each, with DVC
+# ---------------------------------------------------------------------------------------------------------
+def _dvc_env() -> dict:
+    return {**os.environ, "DVC_NO_ANALYTICS": "1", "OMP_NUM_THREADS": "1",
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+            "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+
+
+def _run(cmd: list[str], cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    r = subprocess.run(cmd, cwd=cwd, env=env or _dvc_env(), capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, f"{' '.join(cmd)} failed ({r.returncode}):\n{r.stdout[-2000:]}\n{r.stderr[-4000:]}"
+    return r
+
+
+def test_dvc_variants_in_parallel_one_device_each(template, tmp_path):
+    """docs/distributed.md "Several variants at once": `dvc exp run --temp train@V` per variant, each with its own
+    CUDA_VISIBLE_DEVICES, run side by side in their own copies of the repo; the workspace (dvc.lock, models/) is
+    untouched until `dvc repro`, which takes each trained stage from DVC's run-cache instead of training again."""
+    root = tmp_path / "proj"
+    root.mkdir()
+    variants = {"alexnet_cifar": "0", "alexnet_cifar_nolrn": "1"}  # variant -> the GPU its worker sees
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["data"] = {"cifar10": {"source": "local", "path": str(template / "raw"), "val_size": 32}}
+    raw["variants"] = {v: "cifar10" for v in variants}
+    raw["nets"] = {v: raw["nets"][v] for v in variants}
+    for net in raw["nets"].values():
+        net["options"]["pool_stride"] = 2
+        net["train"].update({"epochs": 1, "batch_size": 16, "max_steps_per_epoch": 2, "eval_batch_size": 32})
+    (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    shutil.copy(ROOT / "dvc.yaml", root / "dvc.yaml")
+    shutil.copytree(ROOT / "pipeline", root / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
+    dvc = [sys.executable, "-m", "dvc"]
+    _run(["git", "init", "-q"], root)
+    _run([*dvc, "init", "-q"], root)
+    _run([*dvc, "config", "core.analytics", "false"], root)
+    _run(["git", "add", "-A"], root)
+    _run(["git", "commit", "-qm", "init"], root)
+
+    procs = {v: subprocess.Popen([*dvc, "exp", "run", "--temp", f"train@{v}"], cwd=root,
+                                 env={**_dvc_env(), "CUDA_VISIBLE_DEVICES": gpu}, stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, text=True)
+             for v, gpu in variants.items()}
+    for v, proc in procs.items():
+        out, _ = proc.communicate(timeout=600)
+        assert proc.returncode == 0, out[-4000:]
+        assert f"Running stage 'train@{v}'" in out
+    # the experiments ran in .dvc/tmp/exps copies: the workspace has neither outputs nor a dvc.lock yet
+    assert not (root / "dvc.lock").exists() and not (root / "models").exists()
+
+    r = _run([*dvc, "repro", *(f"train@{v}" for v in variants)], root)
+    log = r.stdout + r.stderr
+    for v, gpu in variants.items():
+        assert f"Stage 'train@{v}' is cached - skipping run" in log, log
+        summary = json.loads((root / "artifacts" / "train" / f"{v}.json").read_text())
+        assert summary["cuda_visible_devices"] == gpu  # trained by the worker that saw only that GPU
+        assert (root / "models" / f"{v}.pt").stat().st_size > 1000
+    assert "Running stage 'train@" not in log
+    lock = yaml.safe_load((root / "dvc.lock").read_text())
+    assert {f"train@{v}" for v in variants} <= set(lock["stages"])
+    r = _run([*dvc, "status", *(f"train@{v}" for v in variants)], root)
+    assert "up to date" in (r.stdout + r.stderr).lower()
