@@ -16,7 +16,7 @@ autotuning, compilation, graph capture), then `bench.warmup` untimed runs, then 
 timed runs (and at least `bench.min_seconds`), each one synchronised: CUDA events around each PyTorch call
 on the GPU, perf_counter around onnxruntime calls (their outputs synchronised) and on the CPU. Inputs are
 random uint8 images normalised with the variant's mean/std. On the CPU one measurement stops after
-CPU_MAX_SECONDS (at least CPU_MIN_ITERATIONS runs) so a CPU machine finishes in minutes; `iterations` says how
+`bench.cpu_max_seconds` (at least CPU_MIN_ITERATIONS runs) so a CPU machine finishes in minutes; `iterations` says how
 many runs each figure rests on.
 
 The floor: the model's FLOPs per image (torch.utils.flop_counter on one input) and its bytes (weights, read
@@ -47,9 +47,7 @@ from .errors import NetpipeError
 from .params import Params
 
 BACKENDS = ("ort_cuda", "ort_cpu", "torch_eager", "torch_compile", "torch_cuda_graph")
-CPU_MAX_SECONDS = 15.0  # one CPU measurement (warm-up + timed runs) stops after this, once it has ...
-CPU_MIN_ITERATIONS = 10  # ... at least this many timed runs (or all of `iterations`, if fewer)
-COMPILE_BUDGET_S = 300.0  # torch_compile: stop compiling further batch sizes of a precision once this is spent
+CPU_MIN_ITERATIONS = 10  # a CPU measurement stops after bench.cpu_max_seconds once it has this many timed runs
 FLOOR_METHOD = ("floor_ms = max(flops_per_image * batch / peak matmul FLOP/s, (weights_bytes + batch * "
                 "(input + output bytes per image)) / peak copy bytes/s), peaks of the device and precision the backend "
                 "runs in (fp32 on a GPU: TF32 allowed, as the backends run it); fraction_of_peak = floor_ms / p50_ms")
@@ -353,8 +351,8 @@ class Runner:
         else:
             self.batch_sizes, self.iterations, self.warmup = list(b.batch_sizes), b.iterations, b.warmup
         self.min_seconds = b.min_seconds
-        self.cpu_max_seconds = getattr(b, "cpu_max_seconds", CPU_MAX_SECONDS)
-        self.compile_budget = getattr(b, "compile_budget_s", COMPILE_BUDGET_S)
+        self.cpu_max_seconds = b.cpu_max_seconds
+        self.compile_budget = b.compile_budget_s
         self.threads = b.cpu_threads
         self.results: dict[str, dict[str, dict[str, dict]]] = {}
         self.skipped: list[dict] = []

@@ -180,6 +180,8 @@ class BenchParams(Strict):
     )
     precisions: list[Literal["fp32", "fp16", "bf16"]] = Field(default_factory=lambda: ["fp32"])
     cpu_threads: Optional[int] = Field(None, gt=0)
+    cpu_max_seconds: float = Field(15.0, gt=0)  # a CPU measurement stops after this (with at least 10 timed runs)
+    compile_budget_s: float = Field(300.0, ge=0)  # torch_compile: no more batch sizes once compiling took this long
 
     @field_validator("batch_sizes")
     @classmethod

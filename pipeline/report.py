@@ -126,14 +126,19 @@ def _key_order(key: str) -> tuple:
     return (len(BACKEND_ORDER), 0, key)
 
 
-def latency_table(bench: Optional[dict]) -> dict[str, dict[str, dict]]:
-    """{BACKEND_KEY: {BATCH: {p50_ms, p90_ms, p99_ms, images_per_s}}} from a bench JSON."""
+LATENCY_FIELDS = ("p50_ms", "p90_ms", "p99_ms", "images_per_s")
+# how far each backend is from PyTorch eager (same run, same batch) and from the machine's limit (bench.py's floor)
+LIMIT_FIELDS = ("speedup_vs_torch_eager", "floor_ms", "fraction_of_peak", "first_inference_ms")
+
+
+def latency_table(bench: Optional[dict], fields: tuple[str, ...] = LATENCY_FIELDS) -> dict[str, dict[str, dict]]:
+    """{BACKEND_KEY: {BATCH: {field: value}}} from a bench JSON (default: p50/p90/p99 and images/s)."""
     out: dict[str, dict[str, dict]] = {}
     for backend, per_prec in ((bench or {}).get("results") or {}).items():
         for prec, per_batch in (per_prec or {}).items():
             rows = {}
             for b, r in sorted((per_batch or {}).items(), key=lambda kv: int(kv[0])):
-                rows[str(b)] = {k: _num(r.get(k)) for k in ("p50_ms", "p90_ms", "p99_ms", "images_per_s")}
+                rows[str(b)] = {k: _num(r.get(k)) for k in fields}
             if rows:
                 out[backend_key(backend, prec)] = rows
     return dict(sorted(out.items(), key=lambda kv: _key_order(kv[0])))
@@ -188,6 +193,7 @@ def gather(p: Params) -> dict:
             "fp16_max_abs_diff": _num(_first(ex, "fp16.max_abs_diff")),
             "fp16_top1": _num(_first(ex, "fp16.accuracy.top1")),
             "latency": lat,
+            "latency_vs_limits": latency_table(be, LIMIT_FIELDS),
             "fastest_batch1": fastest,
             "bench_machine": (be or {}).get("machine"),
             "skipped": (be or {}).get("skipped") or [],
@@ -611,6 +617,39 @@ def run(p: Params) -> dict:
     return summary
 
 
+def _machine_short(m: Optional[dict]) -> str:
+    if not m:
+        return NA
+    return str(m.get("gpu") or f"CPU {m.get('cpu')} ({m.get('cpu_cores')} cores)")
+
+
+def _limits_section(variants: dict) -> list[str]:
+    """Each backend against PyTorch eager measured in the same run, and against the floor (the model's FLOPs and
+    bytes over the machine's measured peaks), at batch 1 and at the largest batch."""
+    def ratio(x: Optional[float]) -> str:
+        return NA if x is None else f"{x:.2f}x"
+
+    rows = []
+    for name, v in variants.items():
+        for key, per in v["latency_vs_limits"].items():
+            lat = v["latency"].get(key) or {}
+            b1, bmax = min(per, key=int), max(per, key=int)
+            one, big = per[b1], per[bmax]
+            rows.append([name, key, _machine_short(v["bench_machine"]), b1, _ms((lat.get(b1) or {}).get("p50_ms")),
+                         ratio(one["speedup_vs_torch_eager"]), _ms(one["floor_ms"]), _pct(one["fraction_of_peak"], 1),
+                         bmax, ratio(big["speedup_vs_torch_eager"]), _pct(big["fraction_of_peak"], 1),
+                         _ms(one["first_inference_ms"])])
+    if not rows:
+        return []
+    return ["### Latency against PyTorch eager and the machine's limit", "", _table(
+        ["variant", "backend", "machine", "batch", "p50", "x eager", "floor", "% of floor", "largest batch",
+         "x eager", "% of floor", "first inference (batch 1)"], rows), "",
+        "x eager: PyTorch eager fp32's p50 over the backend's, same run and batch. floor: the model's FLOPs over the "
+        "measured matmul peak or its weights and input/output bytes over the measured copy bandwidth, whichever is "
+        "longer; % of floor = floor / p50 (100% = at the machine's limit). First inference includes compilation, "
+        "graph capture or autotuning (artifacts/bench/VARIANT.json).", ""]
+
+
 def render_markdown(p: Params, variants: dict, s: dict) -> str:
     quick, commit = s["quick"], s["git_commit"]
     at = f" at git commit `{commit}`" if commit else ""
@@ -682,6 +721,7 @@ def render_markdown(p: Params, variants: dict, s: dict) -> str:
                        f"{NA if d16 is None else f'{d16:.2g}'}; test top-1 through onnxruntime {_pct(v['onnx_top1'])} "
                        f"(fp16 file: {_pct(v['fp16_top1'])})")
         out.append("")
+    out += _limits_section(variants)
     trained = [(n, v) for n, v in variants.items() if v["have"]["train"]]
     if trained:
         out += ["### Training speed", "", _table(

@@ -114,8 +114,8 @@ def test_bench_torch_compile_time_boxed(pipeline_project, tmp_path, monkeypatch)
     raw["bench"]["precisions"] = ["fp32"]
     raw["quick"]["bench_batch_sizes"] = [1, 2]
     raw["quick"]["bench_iterations"] = 2
+    raw["bench"]["compile_budget_s"] = 0.0
     Path("params.yaml").write_text(yaml.safe_dump(raw))
-    monkeypatch.setattr(bench, "COMPILE_BUDGET_S", 0.0)
     out = bench.run(params.load("params.yaml"), "alexnet_cifar")
     assert "torch_eager" in out["results"], "the reference is measured even when not asked for"
     reasons = [s["reason"] for s in out["skipped"] if s["backend"] == "torch_compile"]
@@ -172,6 +172,20 @@ def test_report_markdown(reported):
     # numbers come from the stage outputs
     ort1 = _load(paths.bench("alexnet_cifar"))["results"]["ort_cpu"]["fp32"]["1"]["p50_ms"]
     assert report._ms(ort1) in md
+    # every backend against PyTorch eager and the floor, a row per variant and backend, from the bench JSON
+    limits = md.split("### Latency against PyTorch eager and the machine's limit", 1)[1].split("\n\n")[1].splitlines()
+    assert "x eager" in limits[0] and "% of floor" in limits[0]
+    for v in TINY_VARIANTS:
+        res = _load(paths.bench(v))["results"]
+        for backend, per_prec in res.items():
+            for prec, per_batch in per_prec.items():
+                key = report.backend_key(backend, prec)
+                row = next(line for line in limits if line.startswith(f"| {v} | {key} |"))
+                r1 = per_batch["1"]
+                assert f"| {r1['speedup_vs_torch_eager']:.2f}x |" in row
+                assert f"| {report._pct(r1['fraction_of_peak'], 1)} |" in row
+        eager = next(line for line in limits if line.startswith(f"| {v} | torch_eager |"))
+        assert eager.count("| 1.00x |") == 2  # eager against itself, at batch 1 and the largest batch
 
 
 def test_report_plots_are_pngs(reported):
@@ -210,6 +224,10 @@ def test_summary_json_schema(reported):
             assert set(per_batch) == {"1", "4"}
             for r in per_batch.values():
                 assert set(r) == LATENCY_KEYS and r["p50_ms"] <= r["p90_ms"] <= r["p99_ms"]
+        for key, per_batch in v["latency_vs_limits"].items():
+            assert set(per_batch) == set(v["latency"][key])
+            for r in per_batch.values():
+                assert set(r) == set(report.LIMIT_FIELDS) and r["floor_ms"] > 0 and 0 < r["fraction_of_peak"]
         if "ort_cpu" in _load(paths.bench(name))["results"] and "fp16" in _load(paths.bench(name))["results"]["ort_cpu"]:
             assert "ort_cpu_fp16" in v["latency"]
         assert v["fastest_batch1"]["p50_ms"] == min(r["1"]["p50_ms"] for r in v["latency"].values() if "1" in r)

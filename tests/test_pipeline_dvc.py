@@ -143,6 +143,11 @@ def test_changing_one_lr_reruns_that_variant_only(project):
         assert "train@alexnet_cifar" in changed
         assert not {s for s in changed if s.endswith(("alexnet_mnist", "alexnet_thinner_4"))}
         assert not {s for s in changed if s.startswith("prepare")}
+        # dvc params diff names the one changed knob, old and new value
+        r = _run([sys.executable, "-m", "dvc", "params", "diff", "--json"], project)
+        diff = json.loads(r.stdout)["params.yaml"]
+        lr = diff.pop("nets.alexnet_cifar.train.optimizer.lr")
+        assert lr["new"] == lr["old"] * 0.5 and not diff, diff
     finally:
         params_file.write_text(original)
 
