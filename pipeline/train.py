@@ -280,6 +280,10 @@ def _train(p: Params, variant: str, d: distributed.Dist, dev: torch.device) -> d
             ck = load_checkpoint(resume_path, "resume checkpoint")
         except NetpipeError as exc:
             ck = f"{exc}; delete it to start over"
+        else:  # an epoch was completed, so its best-so-far file must be there (not deleted by hand)
+            best_made = ck.get("config_hash") == config_hash and ck.get("best_epoch", -1) > 0
+            if best_made and not paths.best_resume(variant).exists():
+                ck = _lost_best(variant)
     ck = d.broadcast(ck)
     if isinstance(ck, str):
         raise NetpipeError(ck)
@@ -468,17 +472,20 @@ def _train(p: Params, variant: str, d: distributed.Dist, dev: torch.device) -> d
     return summary
 
 
+def _lost_best(variant: str) -> str:
+    return (f"{paths.best_resume(variant)} is missing: the best checkpoint of this run is lost; delete "
+            f"{paths.last_checkpoint(variant)} to train {variant} again")
+
+
 def _finish(variant: str, history: list[dict], summary: dict) -> None:
     """Write the stage's outputs from the run's saved state, then drop the resume files. Also when a resumed run
     had no epoch left to train: `dvc repro` deletes a stage's outputs before it reruns the stage, so the outputs
     of a run that was interrupted after its last epoch are written here again. A completed run leaves no resume
     state, so a later rerun (new code, say) trains from scratch instead of "resuming" a finished run."""
     best = paths.best_resume(variant)
-    try:
-        fileio.write_with(paths.checkpoint(variant), lambda tmp: shutil.copyfile(best, tmp))
-    except FileNotFoundError:
-        raise NetpipeError(f"{best} is missing: the best checkpoint of this run is lost; delete "
-                           f"{paths.last_checkpoint(variant)} to train {variant} again") from None
+    if not best.exists():
+        raise NetpipeError(_lost_best(variant))
+    fileio.write_with(paths.checkpoint(variant), lambda tmp: shutil.copyfile(best, tmp))
     _write_curves(variant, history)
     fileio.write_json(paths.train_summary(variant), summary)
     fileio.discard(paths.last_checkpoint(variant))

@@ -269,3 +269,17 @@ def test_diverging_loss_stops_with_one_line_naming_epoch_and_step(tmp_path):
                         rf"lower nets\.{VARIANT}\.train\.optimizer\.lr or change the init",
                         r.stderr.strip().splitlines()[-1]), r.stderr[-2000:]
     assert not (root / "models" / f"{VARIANT}.pt").exists()
+
+
+def test_lost_best_checkpoint_is_one_clear_error(tmp_path):
+    """An interrupted run whose best-so-far file was deleted by hand: one line naming it and what to do."""
+    root = _project(tmp_path)
+    r = _train_and_kill(root, signal.SIGTERM, "] epoch 2/3:", delay=0.0)
+    assert r.returncode == 128 + signal.SIGTERM, r.stderr[-2000:]
+    best = Path("models") / "resume" / f"{VARIANT}.best.pt"
+    (root / best).unlink()
+    r2 = _cmd(root, "train", VARIANT)
+    assert r2.returncode == 1 and "Traceback" not in r2.stderr, r2.stderr[-2000:]
+    assert r2.stderr.strip().splitlines()[-1] == (
+        f"netpipe: error: {best} is missing: the best checkpoint of this run is lost; delete "
+        f"models/resume/{VARIANT}.pt to train {VARIANT} again")

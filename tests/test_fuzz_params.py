@@ -113,10 +113,12 @@ def test_mutated_values(raw):
         COUNTS["error"] += 1
 
 
-def test_fuzz_counts_reported():
-    """Runs after the two fuzzers (file order): every case was counted as a result or a clean error."""
+def test_fuzz_counts_reported(capsys):
+    """Runs after the two fuzzers (file order): every case was counted as a result or a clean error. The count
+    is printed in every run (not only with -s)."""
     total = COUNTS["ok"] + COUNTS["error"]
-    print(f"\nparams fuzz: {total} cases, {COUNTS['ok']} valid, {COUNTS['error']} one-line errors")
+    with capsys.disabled():
+        print(f"\nparams fuzz: {total} cases, {COUNTS['ok']} valid, {COUNTS['error']} one-line errors")
     assert total >= 2 * min(EXAMPLES, 100)
 
 

@@ -6,7 +6,7 @@ nothing else there: never another exception, a warning, a hang or a crash.
 
 The cases run in-process through predict.classify (the function `netpipe predict` runs, with the real session of
 the tiny project's exported model); a few go through the real console script, many files in one run. The number
-of cases tried is printed by test_fuzz_counts_reported (`pytest -s` shows it).
+of cases tried is printed by test_fuzz_counts_reported, in every run.
 
 Bounded for the suite (NETPIPE_FUZZ_EXAMPLES, default 150 cases per fuzzer, a few seconds); for a release check
 run more, e.g.
@@ -223,14 +223,16 @@ def test_seed_images_all_classified(model, workdir):
         assert "predictions" in res, (name, res)
 
 
-def test_fuzz_counts_reported():
-    """Runs after the fuzzers (file order): every case was counted as a prediction or a one-line error."""
+def test_fuzz_counts_reported(capsys):
+    """Runs after the fuzzers (file order): every case was counted as a prediction or a one-line error. The count
+    is printed in every run (not only with -s)."""
     total = COUNTS["ok"] + COUNTS["error"]
     tried = COUNTS["mutated"] + COUNTS["random"]
-    print(f"\npredict fuzz: {tried} cases + {len(SEEDS)} seeds: {COUNTS['ok']} predictions, {COUNTS['error']} one-line "
-          f"errors; mutated images {COUNTS['mutated']} ({COUNTS['mutated_ok']} predictions, {COUNTS['mutated_error']} "
-          f"errors), random blobs {COUNTS['random']} ({COUNTS['random_ok']} predictions, {COUNTS['random_error']} "
-          "errors); reasons: " + ", ".join(f"{k} x{v}" for k, v in REASONS.most_common()))
+    with capsys.disabled():
+        print(f"\npredict fuzz: {tried} cases + {len(SEEDS)} seeds: {COUNTS['ok']} predictions, {COUNTS['error']} one-line "
+              f"errors; mutated images {COUNTS['mutated']} ({COUNTS['mutated_ok']} predictions, "
+              f"{COUNTS['mutated_error']} errors), random blobs {COUNTS['random']} ({COUNTS['random_ok']} predictions, "
+              f"{COUNTS['random_error']} errors); reasons: " + ", ".join(f"{k} x{v}" for k, v in REASONS.most_common()))
     assert tried >= min(EXAMPLES, 100)
     assert total == tried + len(SEEDS)
     assert COUNTS["ok"] > len(SEEDS) and COUNTS["error"] > 0, "both outcomes were reached"

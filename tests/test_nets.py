@@ -349,3 +349,28 @@ def test_unusable_weights_files_are_params_errors(tmp_path, imagenet_like):
     torch.save(state, wrong_shape)
     with pytest.raises(ParamsError, match=re.escape(f"{wrong_shape} does not fit")):
         nets.create("alexnet_torchvision", pretrained=str(wrong_shape))
+
+
+def test_netpipe_variants_lists_every_variant_with_its_parameter_count():
+    """`netpipe variants` on the repo's params.yaml: a row per variant (built ones with their dataset), each with
+    its parameter count as the registry computes it (the seed documents' where they fix one) and its recipe."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from pipeline import params
+
+    root = Path(__file__).resolve().parents[1]
+    r = subprocess.run([sys.executable, "-m", "pipeline", "variants"], cwd=root, capture_output=True, text=True,
+                       timeout=120, env={**os.environ, "COLUMNS": "250"})
+    assert r.returncode == 0 and not r.stderr, r.stderr
+    p = params.load(root / "params.yaml")
+    rows = {line.split("│")[1].strip(): line for line in r.stdout.splitlines() if line.count("│") > 3}
+    for name, net in p.nets.items():
+        row = rows[name]
+        chans = p.channels(p.variants[name]) if name in p.variants else None
+        assert f"{nets.param_count(net.arch, num_classes=10, in_channels=chans, **net.options):,}" in row, row
+        assert (p.variants.get(name) or "not built") in row and f"{net.train.epochs} ep" in row
+    for arch, count in DOC_PARAMS.items():
+        assert f"{count:,}" in r.stdout

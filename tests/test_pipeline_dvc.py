@@ -120,7 +120,11 @@ def test_dvc_metrics_and_plots_render(project):
     r = _run([sys.executable, "-m", "dvc", "metrics", "show", "--json"], project)
     assert "top1" in r.stdout
     r = _run([sys.executable, "-m", "dvc", "plots", "show", "--json"], project)
-    assert "val_acc" in r.stdout
+    shown = json.loads(r.stdout)
+    assert not shown.get("errors"), shown["errors"]
+    for name in VARIANTS:
+        assert f"artifacts/train/{name}.csv" in shown["data"]
+    assert '"train_acc"' in r.stdout and '"val_acc"' in r.stdout
 
 
 def test_second_repro_does_nothing(project):
