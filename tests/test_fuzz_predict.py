@@ -8,7 +8,7 @@ The cases run in-process through predict.classify (the function `netpipe predict
 the tiny project's exported model); a few go through the real console script, many files in one run. The number
 of cases tried is printed by test_fuzz_counts_reported, in every run.
 
-Bounded for the suite (NETPIPE_FUZZ_EXAMPLES, default 150 cases per fuzzer, a few seconds); for a release check
+Bounded for the suite (NETPIPE_FUZZ_EXAMPLES, default 100 cases per fuzzer, a few seconds); for a release check
 run more, e.g.
     NETPIPE_FUZZ_EXAMPLES=20000 pytest -s tests/test_fuzz_params.py tests/test_fuzz_predict.py
 """
@@ -37,7 +37,7 @@ from PIL import Image
 
 from pipeline import predict, runtime
 
-EXAMPLES = int(os.environ.get("NETPIPE_FUZZ_EXAMPLES", "150"))
+EXAMPLES = int(os.environ.get("NETPIPE_FUZZ_EXAMPLES", "100"))
 CASE_SECONDS = 10.0  # a case taking longer is a hang
 SMALL = "alexnet_thinner_4"
 NETPIPE = Path(sys.executable).with_name("netpipe")

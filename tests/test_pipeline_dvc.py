@@ -33,7 +33,7 @@ def _params(root: Path) -> dict:
     tiny = {"epochs": 2, "batch_size": 8, "max_steps_per_epoch": 3, "eval_batch_size": 64, "log_every": 2}
     raw["data"] = {
         "cifar10": {**raw["data"]["cifar10"], "source": "local", "path": str(root / "raw" / "cifar"), "val_size": 20},
-        "mnist": {**raw["data"]["mnist"], "source": "local", "path": str(root / "raw" / "mnist"), "val_size": 12},
+        "mnist": {**raw["data"]["mnist"], "source": "local", "path": str(root / "raw" / "mnist"), "val_size": 8},
         "shapes": {"source": "folder", "path": str(root / "raw" / "shapes.tar.gz"), "val_size": 6},
     }
     raw["variants"] = VARIANTS
@@ -45,7 +45,7 @@ def _params(root: Path) -> dict:
     nets["alexnet_mnist"]["train"]["batch_size"] = 4
     nets["alexnet_cifar"]["options"]["pool_stride"] = 2  # the compact version keeps files small
     raw["nets"] = nets
-    raw["export"].update({"parity_samples": 8})
+    raw["export"].update({"parity_samples": 4})
     raw["bench"] = {"batch_sizes": [1, 4], "warmup": 1, "iterations": 3, "backends": ["ort_cpu", "torch_eager"],
                     "precisions": ["fp32"]}
     return raw
@@ -76,7 +76,7 @@ def project(tmp_path_factory) -> Path:
             shutil.copy(ROOT / name, root / name)
     shutil.copytree(ROOT / "pipeline", root / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
     make_cifar_batches(root / "raw" / "cifar", n_train=80, n_test=40)
-    make_mnist_idx(root / "raw" / "mnist", n_train=60, n_test=16)  # alexnet_mnist runs at 227x227: few images
+    make_mnist_idx(root / "raw" / "mnist", n_train=40, n_test=10)  # alexnet_mnist runs at 227x227: few images
     tar = make_image_folder(root / "raw" / "shapes", classes=("circle", "square", "triangle"), n_train=10, n_test=5,
                             size=32, tar=True)
     shutil.move(tar, root / "raw" / "shapes.tar.gz")
