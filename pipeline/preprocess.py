@@ -128,10 +128,12 @@ def resize(x: np.ndarray, h: int, w: int) -> np.ndarray:
     return np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(c)).resize((w, h), Image.BILINEAR)) for c in x])
 
 
-def centre(x: np.ndarray, crop: int) -> np.ndarray:
-    h, w = x.shape[1:]
-    top, left = int(round((h - crop) / 2.0)), int(round((w - crop) / 2.0))  # torchvision's rounding
-    return x[:, top:top + crop, left:left + crop]
+def centre(x, crop: int):
+    """The centre crop of the last two axes, with torchvision's rounding: numpy (C, H, W) here, and torch batches
+    in pipeline/transforms.py (tests check it against v2.functional.center_crop)."""
+    h, w = x.shape[-2:]
+    top, left = int(round((h - crop) / 2.0)), int(round((w - crop) / 2.0))
+    return x[..., top:top + crop, left:left + crop]
 
 
 def five(x: np.ndarray, crop: int) -> list[np.ndarray]:

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
 from .params import AugmentParams, EvalParams
+from .preprocess import centre
 
 
 def resize(x: torch.Tensor, size: int) -> torch.Tensor:
@@ -44,7 +46,7 @@ def augment(x: torch.Tensor, aug: AugmentParams, input_size: int, generator: tor
     if aug.resize:
         x = resize(x, aug.resize)
     if not aug.enabled:
-        return resize(_center(x, aug.crop or x.shape[-1]), input_size)
+        return resize(centre(x, aug.crop or x.shape[-1]), input_size)
     n, _, h, w = x.shape
     crop = aug.crop or h
     x = pad(x, aug.crop_padding, aug.padding_mode)
@@ -71,17 +73,10 @@ def eval_view(x: torch.Tensor, ev: EvalParams) -> torch.Tensor:
     return pad(x, ev.pad, ev.padding_mode)
 
 
-def _center(x: torch.Tensor, crop: int) -> torch.Tensor:
-    """torchvision's center_crop (its rounding; tests check it against v2.functional.center_crop) as a slice, so
-    that training does not import torchvision (2 s a process) for it."""
-    h, w = x.shape[-2:]
-    top, left = int(round((h - crop) / 2.0)), int(round((w - crop) / 2.0))
-    return x[..., top:top + crop, left:left + crop]
-
-
 def center_crop(x: torch.Tensor, ev: EvalParams, input_size: int) -> torch.Tensor:
-    """The single-crop view: (N, C, input_size, input_size)."""
-    return resize(_center(eval_view(x, ev), ev.crop), input_size)
+    """The single-crop view: (N, C, input_size, input_size). The crop is a slice (preprocess.centre, torchvision's
+    rounding), so that training does not import torchvision (2 s a process) for it."""
+    return resize(centre(eval_view(x, ev), ev.crop), input_size)
 
 
 def multi_crops(x: torch.Tensor, ev: EvalParams, input_size: int) -> torch.Tensor:

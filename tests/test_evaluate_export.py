@@ -28,7 +28,7 @@ import yaml
 from PIL import Image
 from torchvision.transforms import v2
 
-from pipeline import evaluate, export, params, paths, predict, runtime, transforms
+from pipeline import evaluate, export, params, paths, predict, preprocess, runtime, transforms
 from pipeline.data import load_prepared
 from pipeline.errors import NetpipeError
 from pipeline.train import load_model, norm_tensors
@@ -411,7 +411,8 @@ def test_center_crop_is_torchvisions(h, w, crop):
     as torchvision's center_crop, odd margins included, for the single-crop view and unaugmented training."""
     x = torch.randint(0, 256, (2, 3, h, w), dtype=torch.uint8)
     want = v2.functional.center_crop(x, [crop, crop])
-    assert torch.equal(transforms._center(x, crop), want)
+    assert torch.equal(preprocess.centre(x, crop), want)
+    assert np.array_equal(preprocess.centre(x[0].numpy(), crop), want[0].numpy())  # predict's numpy path
     ev = params.EvalParams(pad=0, crop=crop, flips=False)
     assert torch.equal(transforms.center_crop(x, ev, crop), want)
     off = params.AugmentParams(enabled=False, crop=crop)
