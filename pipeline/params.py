@@ -60,6 +60,9 @@ class OptimizerParams(Strict):
     momentum: float = Field(0.9, ge=0, lt=1)
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = Field(0.0, ge=0)
+    # which weights decay: all parameters (PyTorch's usual), or only the kernels of conv / fully connected layers
+    # (Keras' kernel_regularizer on the convs, 002; TensorFlow's l2 loss on the FC weights, 000); biases and norms never
+    decay_on: Literal["all", "conv", "linear"] = "all"
 
     @field_validator("betas")
     @classmethod
@@ -83,7 +86,10 @@ class ScheduleParams(Strict):
     warmup_start: float = Field(0.1, gt=0, le=1)  # warm-up starts at lr * warmup_start
     step_size: float = Field(30, gt=0)  # step: epochs between decays
     milestones: list[float] = Field(default_factory=list)  # multistep: epochs where lr *= gamma
-    gamma: float = Field(0.1, gt=0, le=1)  # step/multistep factor; exponential: factor per epoch
+    gamma: float = Field(0.1, gt=0, le=1)  # step/multistep factor; exponential: factor per epoch (or per decay_steps)
+    # exponential only: decay by gamma every decay_steps optimizer steps, staircase (TensorFlow's exponential_decay
+    # with staircase=True, 000: 0.9995 every 10 steps); null: smoothly, gamma per epoch
+    decay_steps: Optional[int] = Field(None, gt=0)
     min_lr: float = Field(0.0, ge=0)  # cosine floor
 
     @field_validator("milestones")
@@ -104,6 +110,18 @@ class AugmentParams(Strict):
     padding_mode: Literal["constant", "reflect", "replicate"] = "reflect"
     crop: Optional[int] = Field(None, gt=0)  # random crop size (default: the image size before padding)
     flip: bool = True
+    # per-image photometric jitter after the crop, as TensorFlow's random_brightness / random_contrast (000):
+    # brightness adds a delta drawn from [-brightness, brightness] (pixel units, 0..255); contrast scales each
+    # image's deviation from its own per-channel mean by a factor drawn from [contrast[0], contrast[1]]. No clipping.
+    brightness: float = Field(0.0, ge=0, le=255)
+    contrast: Optional[tuple[float, float]] = None
+
+    @field_validator("contrast")
+    @classmethod
+    def _contrast_range(cls, v: Optional[tuple[float, float]]) -> Optional[tuple[float, float]]:
+        if v is not None and not 0 <= v[0] <= v[1]:
+            raise ValueError("contrast must be [low, high] with 0 <= low <= high")
+        return v
 
 
 class TrainParams(Strict):

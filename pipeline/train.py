@@ -25,7 +25,6 @@ import shutil
 import signal
 import sys
 import time
-from contextlib import nullcontext
 from typing import Any
 
 import torch
@@ -33,7 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from . import distributed, fileio, nets, paths, transforms
+from . import distributed, fileio, nets, paths, speed, transforms
 from .data import load_prepared, spread
 from .errors import NetpipeError, TrainingDiverged
 from .params import NetParams, Params, ScheduleParams
@@ -59,11 +58,11 @@ def build_model(p: Params, variant: str, num_classes: int) -> nn.Module:
     net = p.variant(variant)
     return nets.create(
         net.arch, num_classes=num_classes, in_channels=p.channels(p.dataset_of(variant)),
-        where=f"nets.{variant}.options", **net.options,
+        where=f"nets.{variant}.options", input_size=net.input_size, **net.options,
     )
 
 
-def lr_factor(s: ScheduleParams, epoch: float, total_epochs: int, base_lr: float) -> float:
+def lr_factor(s: ScheduleParams, epoch: float, total_epochs: int, base_lr: float, steps_per_epoch: int = 1) -> float:
     """Learning-rate multiplier at a fractional epoch (warm-up times the schedule)."""
     warm = 1.0
     if s.warmup_epochs and epoch < s.warmup_epochs:
@@ -74,6 +73,8 @@ def lr_factor(s: ScheduleParams, epoch: float, total_epochs: int, base_lr: float
         f = s.gamma ** math.floor(epoch / s.step_size)
     elif s.name == "multistep":
         f = s.gamma ** sum(epoch >= m for m in s.milestones)
+    elif s.name == "exponential" and s.decay_steps:  # staircase: the optimizer steps taken so far
+        f = s.gamma ** (round(epoch * steps_per_epoch) // s.decay_steps)
     elif s.name == "exponential":
         f = s.gamma ** epoch
     else:  # cosine to min_lr over the run
@@ -82,13 +83,25 @@ def lr_factor(s: ScheduleParams, epoch: float, total_epochs: int, base_lr: float
     return warm * f
 
 
+def param_groups(model: nn.Module, weight_decay: float, decay_on: str) -> list[dict]:
+    """One group with every parameter (decay_on "all"), or the conv / linear kernels with weight decay and the
+    rest (biases, norms, the other layer type) without."""
+    if decay_on == "all":
+        return [{"params": list(model.parameters()), "weight_decay": weight_decay}]
+    kind = nn.modules.conv._ConvNd if decay_on == "conv" else nn.Linear
+    decay = {id(m.weight) for m in model.modules() if isinstance(m, kind)}
+    params = list(model.parameters())
+    return [{"params": [q for q in params if id(q) in decay], "weight_decay": weight_decay},
+            {"params": [q for q in params if id(q) not in decay], "weight_decay": 0.0}]
+
+
 def make_optimizer(model: nn.Module, net: NetParams) -> torch.optim.Optimizer:
     o = net.train.optimizer
+    groups = param_groups(model, o.weight_decay, o.decay_on)
     if o.name in ("sgd", "nesterov"):
-        return torch.optim.SGD(model.parameters(), lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay,
-                               nesterov=o.name == "nesterov")
+        return torch.optim.SGD(groups, lr=o.lr, momentum=o.momentum, nesterov=o.name == "nesterov")
     cls = torch.optim.Adam if o.name == "adam" else torch.optim.AdamW
-    return cls(model.parameters(), lr=o.lr, betas=o.betas, weight_decay=o.weight_decay)
+    return cls(groups, lr=o.lr, betas=o.betas)
 
 
 def norm_tensors(p: Params, variant: str, dev: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -97,9 +110,8 @@ def norm_tensors(p: Params, variant: str, dev: torch.device) -> tuple[torch.Tens
 
 
 def autocast(dev: torch.device, enabled: bool):
-    if dev.type == "cuda" and enabled:
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return nullcontext()
+    """bf16 autocast on CUDA or the CPU when `enabled` (the CPU only where training chose it: pipeline/speed.py)."""
+    return speed.autocast(dev, enabled)
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -242,12 +254,14 @@ def _train(p: Params, variant: str, d: distributed.Dist, dev: torch.device) -> d
         torch.backends.cudnn.allow_tf32 = True
 
     model = build_model(p, variant, data.num_classes).to(dev)
-    if cuda and tp.channels_last:
+    ck = _read_resume(variant, config_hash, d)
+    fast = _choose_speed(p, variant, model, dev, d, data, ck)
+    if fast.channels_last:
         model = model.to(memory_format=torch.channels_last)
     n_params = nets.count_params(model)
     model, ddp_model = distributed.wrap(model, d, p.train, dev)  # (model, model) on one process
     opt = make_optimizer(model, net)
-    step_model = torch.compile(ddp_model) if (tp.compile and cuda) else ddp_model
+    step_model = torch.compile(ddp_model) if fast.compile else ddp_model
     mean, std = norm_tensors(p, variant, dev)
 
     x_train = torch.from_numpy(data.x_train).to(dev)
@@ -274,19 +288,6 @@ def _train(p: Params, variant: str, d: distributed.Dist, dev: torch.device) -> d
     state = {"epoch": 0, "step": 0, "history": [], "best_val": -1.0, "best_epoch": -1, "train_seconds": 0.0,
              "partial": None, "gen_state": None, "rng_state": None}
     resume_path = paths.last_checkpoint(variant)
-    ck = None  # rank 0 reads the resume checkpoint and hands it to the other ranks (no shared disk needed)
-    if d.main and resume_path.exists():
-        try:
-            ck = load_checkpoint(resume_path, "resume checkpoint")
-        except NetpipeError as exc:
-            ck = f"{exc}; delete it to start over"
-        else:  # an epoch was completed, so its best-so-far file must be there (not deleted by hand)
-            best_made = ck.get("config_hash") == config_hash and ck.get("best_epoch", -1) > 0
-            if best_made and not paths.best_resume(variant).exists():
-                ck = _lost_best(variant)
-    ck = d.broadcast(ck)
-    if isinstance(ck, str):
-        raise NetpipeError(ck)
     if ck is not None:
         if ck.get("config_hash") != config_hash:
             if d.main:
@@ -308,7 +309,7 @@ def _train(p: Params, variant: str, d: distributed.Dist, dev: torch.device) -> d
             "model": model.state_dict(), "optimizer": opt.state_dict(),
             "epoch": epoch, "step": step, "history": state["history"], "best_val": state["best_val"],
             "best_epoch": state["best_epoch"], "train_seconds": state["train_seconds"],
-            "partial": partial, "gen_state": gen_state, "rng_state": rng_state,
+            "partial": partial, "gen_state": gen_state, "rng_state": rng_state, "speed": fast.to_dict(),
         }
 
     def best_state(epoch: int, val_acc: float) -> dict:
@@ -317,7 +318,7 @@ def _train(p: Params, variant: str, d: distributed.Dist, dev: torch.device) -> d
             "dataset": dataset, "classes": list(data.classes), "num_classes": data.num_classes,
             "in_channels": data.channels, "image_size": data.image_size, "input_size": net.input_size,
             "mean": p.normalization(variant)[0], "std": p.normalization(variant)[1],
-            "eval": net.eval.model_dump(mode="json"), "epoch": epoch, "val_top1": val_acc,
+            "eval": net.eval.model_dump(mode="json"), "epoch": epoch, "val_top1": val_acc, "speed": fast.to_dict(),
             "config_hash": config_hash, "model": model.state_dict(),
         }
 
@@ -348,7 +349,7 @@ def _train(p: Params, variant: str, d: distributed.Dist, dev: torch.device) -> d
                        unit="step", file=sys.stderr, dynamic_ncols=True, mininterval=1.0, leave=False,
                        disable=not d.main)
             for step in range(start_step, steps):
-                lr = tp.optimizer.lr * lr_factor(tp.schedule, epoch + step / steps, tp.epochs, tp.optimizer.lr)
+                lr = tp.optimizer.lr * lr_factor(tp.schedule, epoch + step / steps, tp.epochs, tp.optimizer.lr, steps)
                 for g in opt.param_groups:
                     g["lr"] = lr
                 idx = perm[step]
@@ -356,10 +357,10 @@ def _train(p: Params, variant: str, d: distributed.Dist, dev: torch.device) -> d
                 if d.enabled:  # every rank draws the global batch's augmentation (one shared generator), keeps its slice
                     xb, idx = xb[lo:hi], idx[lo:hi]
                 xb = transforms.normalize(xb, mean, std)
-                if cuda and tp.channels_last:
+                if fast.channels_last:
                     xb = xb.contiguous(memory_format=torch.channels_last)
                 yb = y_train[idx]
-                with autocast(dev, tp.amp):
+                with autocast(dev, fast.amp):
                     out = step_model(xb)
                     logits = out[0] if isinstance(out, tuple) else out
                     loss = F.cross_entropy(logits.float(), yb, label_smoothing=tp.label_smoothing)
@@ -418,10 +419,10 @@ def _train(p: Params, variant: str, d: distributed.Dist, dev: torch.device) -> d
             with torch.no_grad():
                 if d.enabled:  # each rank predicts its share of the validation images; all see all the logits
                     share = torch.arange(len(x_val_t)).tensor_split(world)[d.rank]
-                    part = predict_logits(model, x_val_t[share], center, tp.eval_batch_size, mean, std, dev, tp.amp)
+                    part = predict_logits(model, x_val_t[share], center, tp.eval_batch_size, mean, std, dev, fast.amp)
                     logits = torch.cat(d.gather(part)) if len(x_val_t) else part
                 else:
-                    logits = predict_logits(model, x_val_t, center, tp.eval_batch_size, mean, std, dev, tp.amp)
+                    logits = predict_logits(model, x_val_t, center, tp.eval_batch_size, mean, std, dev, fast.amp)
             if len(y_val_t):
                 val_loss = F.cross_entropy(logits, y_val_t).item()
                 val_acc = (logits.argmax(1) == y_val_t).float().mean().item()
@@ -463,13 +464,52 @@ def _train(p: Params, variant: str, d: distributed.Dist, dev: torch.device) -> d
         "train_device": device_name(dev) if world == 1 else f"{world} x {device_name(dev)}",
         "world_size": world, "per_device_batch": local,
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
-        "torch": torch.__version__, "amp_bf16": bool(cuda and tp.amp),
-        "compiled": bool(tp.compile and cuda), "quick": p.quick.enabled, "config_hash": config_hash,
+        "torch": torch.__version__, "amp_bf16": fast.amp, "channels_last": fast.channels_last,
+        "compiled": fast.compile, "speed": fast.to_dict(), "quick": p.quick.enabled, "config_hash": config_hash,
         "command": f"netpipe train {variant}",
     }
     if d.main:
         _finish(variant, state["history"], summary)
     return summary
+
+
+def _read_resume(variant: str, config_hash: str, d: distributed.Dist) -> dict | None:
+    """The resume checkpoint, if any: rank 0 reads it and hands it to the other ranks (no shared disk needed)."""
+    resume_path = paths.last_checkpoint(variant)
+    ck = None
+    if d.main and resume_path.exists():
+        try:
+            ck = load_checkpoint(resume_path, "resume checkpoint")
+        except NetpipeError as exc:
+            ck = f"{exc}; delete it to start over"
+        else:  # an epoch was completed, so its best-so-far file must be there (not deleted by hand)
+            best_made = ck.get("config_hash") == config_hash and ck.get("best_epoch", -1) > 0
+            if best_made and not paths.best_resume(variant).exists():
+                ck = _lost_best(variant)
+    ck = d.broadcast(ck)
+    if isinstance(ck, str):
+        raise NetpipeError(ck)
+    return ck
+
+
+def _choose_speed(p: Params, variant: str, model: nn.Module, dev: torch.device, d: distributed.Dist, data,
+                  ck: dict | None) -> speed.Speed:
+    """bf16/channels-last/compile for this run (pipeline/speed.py): a resumed run keeps its checkpoint's choice;
+    otherwise rank 0 decides and every rank follows."""
+    if ck is not None and ck.get("config_hash") == p.variant_hash(variant) and ck.get("speed"):
+        return speed.Speed.from_dict(ck["speed"])
+    net = p.variant(variant)
+    tp = net.train
+    fast = None
+    if d.main:
+        fast = speed.choose(model, dev, amp=tp.amp, channels_last=tp.channels_last, compile=tp.compile,
+                            arch=net.arch, options=dict(net.options),
+                            input_shape=(data.channels, net.input_size, net.input_size),
+                            num_classes=data.num_classes, batch=max(1, tp.batch_size // d.world_size)).to_dict()
+    fast = speed.Speed.from_dict(d.broadcast(fast))
+    if d.main:
+        print(f"[{variant}] training in {fast.label}: {fast.reason}", file=sys.stderr)
+    return fast
 
 
 def _lost_best(variant: str) -> str:
@@ -499,15 +539,15 @@ def recipe(net: NetParams) -> str:
     t, o, s, a = net.train, net.train.optimizer, net.train.schedule, net.train.augment
     opt = f"{o.name} lr {o.lr:g}" + (f" m {o.momentum:g}" if o.name in ("sgd", "nesterov") and o.momentum else "")
     if o.weight_decay:
-        opt += f" wd {o.weight_decay:g}"
+        opt += f" wd {o.weight_decay:g}" + (f" ({o.decay_on} kernels)" if o.decay_on != "all" else "")
     sched = s.name + (f" warmup {s.warmup_epochs:g}" if s.warmup_epochs else "")
     if s.name == "multistep":
         sched += f" {s.milestones} x{s.gamma:g}"
     elif s.name in ("step", "exponential"):
-        sched += f" x{s.gamma:g}"
+        sched += f" x{s.gamma:g}" + (f" / {s.decay_steps} steps" if s.decay_steps else "")
     aug = "no aug" if not a.enabled else "+".join(
         x for x in [f"resize{a.resize}" if a.resize else "", f"pad{a.crop_padding}-crop" if a.crop_padding or a.crop else "",
-                    "flip" if a.flip else ""] if x) or "none"
+                    "flip" if a.flip else "", "jitter" if a.brightness or a.contrast else ""] if x) or "none"
     return f"{t.epochs} ep, bs {t.batch_size}, {opt}, {sched}, {aug}"
 
 
@@ -522,7 +562,7 @@ def list_variants(p: Params) -> None:
         dataset = p.variants.get(name)
         chans = p.channels(dataset) if dataset else None
         e = nets.entry(net.arch)
-        count = nets.param_count(net.arch, num_classes=10, in_channels=chans, **net.options)
+        count = nets.param_count(net.arch, num_classes=10, in_channels=chans, input_size=net.input_size, **net.options)
         opts = " ".join(f"{k}={v}" for k, v in net.options.items())
         table.add_row(name, net.arch, opts, dataset or "- (not built)", f"{count:,}", e.doc.split("_")[0], recipe(net))
     Console(width=220).print(table)

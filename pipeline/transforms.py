@@ -63,7 +63,28 @@ def augment(x: torch.Tensor, aug: AugmentParams, input_size: int, generator: tor
     idx_n = torch.arange(n, device=dev)[:, None, None]
     # gather: out[n, c, i, j] = x[n, c, rows[n, i], cols[n, j]]
     out = x.permute(0, 2, 3, 1)[idx_n, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
-    return resize(out.contiguous(), input_size)
+    out = jitter(out.contiguous(), aug.brightness, aug.contrast, generator)
+    return resize(out, input_size)
+
+
+def jitter(x: torch.Tensor, brightness: float, contrast, generator: torch.Generator) -> torch.Tensor:
+    """Per-image brightness then contrast (TensorFlow's random_brightness / random_contrast, the order of its CIFAR
+    input pipeline): x + U(-b, b), then (x - mean_c) * U(lo, hi) + mean_c with each image's per-channel mean.
+    Returns float in pixel units, unclipped, as TensorFlow does (normalize() takes it); uint8 x when nothing to do.
+    torchvision's ColorJitter draws one factor per call (per batch) and clips, hence this."""
+    if not brightness and contrast is None:
+        return x
+    n, dev = x.shape[0], x.device
+    x = x.float()
+    if brightness:
+        delta = (torch.rand(n, device=dev, generator=generator) * 2 - 1) * brightness
+        x = x + delta.view(n, 1, 1, 1)
+    if contrast is not None:
+        lo, hi = contrast
+        f = lo + torch.rand(n, device=dev, generator=generator) * (hi - lo)
+        mean = x.mean(dim=(2, 3), keepdim=True)
+        x = (x - mean) * f.view(n, 1, 1, 1) + mean
+    return x
 
 
 def eval_view(x: torch.Tensor, ev: EvalParams) -> torch.Tensor:

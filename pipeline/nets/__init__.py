@@ -29,13 +29,16 @@ class Entry:
 
 
 _REGISTRY: dict[str, Entry] = {}
+# builder arguments that come from the variant, not from its `options`: a builder that takes `input_size` (a net
+# whose classifier width follows the input, e.g. 000's FC1) gets the variant's input_size
+FIXED = ("num_classes", "in_channels", "input_size")
 _LOADED = False
 
 
 def register(*, doc: str, input_size: int, in_channels: int = 3, reported_params: int | None = None):
     def deco(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         sig = inspect.signature(fn)
-        opts = {k: p.default for k, p in sig.parameters.items() if k not in ("num_classes", "in_channels")}
+        opts = {k: p.default for k, p in sig.parameters.items() if k not in FIXED}
         _REGISTRY[fn.__name__] = Entry(fn.__name__, fn, doc, input_size, in_channels, reported_params, opts)
         return fn
 
@@ -54,12 +57,15 @@ def entry(arch: str) -> Entry:
     return _REGISTRY[arch]
 
 
-def create(arch: str, num_classes: int = 10, in_channels: int | None = None, where: str = "options", **options: Any) -> nn.Module:
+def create(arch: str, num_classes: int = 10, in_channels: int | None = None, where: str = "options",
+           input_size: int | None = None, **options: Any) -> nn.Module:
     """Build `arch` with `options`; an unknown option or a bad value raises ParamsError naming `where`."""
     e = entry(arch)
     unknown = sorted(set(options) - set(e.options))
     if unknown:
         raise ParamsError(f"{where}.{unknown[0]}: unknown option for {arch}; allowed: {', '.join(e.options) or '(none)'}")
+    if "input_size" in inspect.signature(e.builder).parameters:
+        options["input_size"] = input_size or e.input_size
     try:
         return e.builder(num_classes=num_classes, in_channels=in_channels or e.in_channels, **options)
     except (ValueError, TypeError) as exc:
@@ -70,10 +76,11 @@ def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def param_count(arch: str, num_classes: int = 10, in_channels: int | None = None, **options: Any) -> int:
+def param_count(arch: str, num_classes: int = 10, in_channels: int | None = None, input_size: int | None = None,
+                **options: Any) -> int:
     """Parameter count without allocating the weights (built on the meta device)."""
     with torch.device("meta"):
-        return count_params(create(arch, num_classes, in_channels, **options))
+        return count_params(create(arch, num_classes, in_channels, input_size=input_size, **options))
 
 
 def _load() -> None:

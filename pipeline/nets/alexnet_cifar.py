@@ -6,7 +6,17 @@ nn.LocalResponseNorm(9, alpha=0.001, k=1, beta=0.75) because PyTorch divides alp
 max-pools after conv1, conv2 and conv5, then FC 1024 -> 1024 -> classes with ReLU and dropout.
 
 The document's "dropout 0.9" is TensorFlow's keep_prob: the default drop rate here is 0.1 (its 0.5 experiment
-is rate 0.5). Its "MSRA sqrt(2/n)" initialisation is init="msra".
+is rate 0.5).
+
+Initialisation: the document names "MSRA sqrt(2/n)", but its code draws every weight from a truncated normal
+with std 0.01 (tf.truncated_normal_initializer, cut at 2 std; its first version used per-layer stds of about
+0.003-0.055), biases zero, on pixel-scale inputs (0..255) minus the training mean. init="seed" (the default) is
+that code; init="msra" (He normal) is what the text says. He init on those inputs makes the 98,304-wide FC1's inputs
+nearly parallel and the first SGD steps blow the logits up (loss NaN or a dead net): the recipe in params.yaml
+pairs init="seed" with the seed's pixel-scale normalisation (std 1/255).
+
+Input size: FC1's width follows the input (96 x input_size^2 with stride-1 pools): 32 gives the document's
+98,304; 24, the random 24x24 crops of its experiments 2-7, gives 55,296.
 
 Pooling stride: the document writes "max pool: 2*2" and "FC1: 98304 * 1024"; 98304 = 32*32*96, i.e. its code
 pools with a 2x2 window at stride 1 (tf.nn.max_pool(..., strides=1, padding='SAME')) and never downsamples.
@@ -26,7 +36,8 @@ from . import register
 
 LRN = ("both", "first", "none")
 HEADS = ("fc", "gap")
-INITS = ("msra", "default")
+INITS = ("seed", "msra", "default")
+SEED_STD = 0.01  # the seed's code: tf.truncated_normal_initializer(stddev=0.01) for every weight, biases 0
 
 
 def _check(name: str, value, allowed: tuple) -> None:
@@ -36,7 +47,8 @@ def _check(name: str, value, allowed: tuple) -> None:
 
 @register(doc="000_316750ea501261e6.txt", input_size=32, in_channels=3)
 def alexnet_cifar(num_classes: int = 10, in_channels: int = 3, lrn: str = "both", dropout: float = 0.1,
-                  head: str = "fc", batchnorm: bool = False, init: str = "msra", pool_stride: int = 1) -> nn.Module:
+                  head: str = "fc", batchnorm: bool = False, init: str = "seed", pool_stride: int = 1,
+                  input_size: int = 32) -> nn.Module:
     _check("lrn", lrn, LRN)
     _check("head", head, HEADS)
     _check("init", init, INITS)
@@ -65,7 +77,7 @@ def alexnet_cifar(num_classes: int = 10, in_channels: int = 3, lrn: str = "both"
     if head == "gap":
         classifier = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(96, num_classes))
     else:
-        side = 32 // pool_stride**3
+        side = input_size // pool_stride**3 if pool_stride == 2 else input_size
         classifier = nn.Sequential(
             nn.Flatten(),
             nn.Linear(96 * side * side, 1024), nn.ReLU(inplace=True), nn.Dropout(dropout),
@@ -73,9 +85,11 @@ def alexnet_cifar(num_classes: int = 10, in_channels: int = 3, lrn: str = "both"
             nn.Linear(1024, num_classes),
         )
     model = nn.Sequential(features, classifier)
-    if init == "msra":
-        for m in model.modules():
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
-                nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
-                nn.init.zeros_(m.bias)
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)) and init == "msra":
+            nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.Conv2d, nn.Linear)) and init == "seed":  # TF's truncated normal: cut at 2 std
+            nn.init.trunc_normal_(m.weight, 0.0, SEED_STD, -2 * SEED_STD, 2 * SEED_STD)
+            nn.init.zeros_(m.bias)
     return model

@@ -1,0 +1,198 @@
+"""Which accelerations a training run uses: bf16 autocast (`amp`), channels-last and `torch.compile`.
+
+Params say what is *allowed* (`nets.V.train.amp`, `.channels_last`, `.compile`); this module says what is *used*:
+
+- CUDA: what params allow (bf16 autocast, channels-last, compile when asked), as always.
+- CPU: each is used only where it makes this variant's training faster on this machine. bf16 needs native bf16
+  matrix instructions (AVX512-BF16 or AMX, as oneDNN reports them); amp and channels-last are then decided by a
+  short measurement at the start of training: a few SGD steps of the real network, batch and input size in each
+  allowed combination, on a throw-away copy of the model with random input (the global random state is not
+  touched, so a run's results do not depend on it). The fastest combination wins if it beats plain fp32 by at least
+  `MARGIN`; otherwise fp32 stays. The decision is cached per machine (processor, threads, torch) and variant in
+  `~/.cache/netpipe/cpu-speed.json` ($NETPIPE_CACHE_DIR overrides the folder), and a resumed run reuses the
+  decision saved in its checkpoint, so it stays bitwise equal to an uninterrupted run.
+- `torch.compile` on the CPU: compiling takes minutes on a small machine and is measured only when params ask for
+  it (`compile: true`): it is used when its steady-state gain over the run's steps repays the compile time.
+
+The decision and its reason go into the training summary (`artifacts/train/VARIANT.json`: `cpu_speed`) and the
+report's training-speed table.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+MARGIN = 1.05  # a combination must be this much faster than fp32 to be used (timing noise on a busy machine)
+MEASURE_BATCH = 32  # measurement batch (at most the recipe's): the step's cost per image, not the recipe's memory
+MEASURE_STEPS = 3  # timed steps per combination, after one warm-up step; the fastest counts
+CACHE_VERSION = 1
+
+
+@dataclass
+class Speed:
+    """What a training run uses, and why."""
+
+    amp: bool  # bf16 autocast
+    channels_last: bool
+    compile: bool
+    reason: str
+    measured: dict[str, float] = field(default_factory=dict)  # images/s of each combination tried ("fp32", ...)
+    bf16_native: bool | None = None  # CPU: oneDNN reports native bf16 matrix instructions
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Speed":
+        return cls(**{k: d[k] for k in ("amp", "channels_last", "compile", "reason")},
+                   measured=dict(d.get("measured") or {}), bf16_native=d.get("bf16_native"))
+
+    @property
+    def label(self) -> str:
+        parts = ["bf16 autocast" if self.amp else "fp32"] + (["channels-last"] if self.channels_last else [])
+        return " + ".join(parts + (["compile"] if self.compile else []))
+
+
+def bf16_native() -> bool:
+    """Native bf16 matrix work on this CPU (AVX512-BF16 or AMX), as oneDNN sees it."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def cpu_model() -> str:
+    """The processor's model name (/proc/cpuinfo), else platform's."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def cache_path() -> Path:
+    root = os.environ.get("NETPIPE_CACHE_DIR") or Path.home() / ".cache" / "netpipe"
+    return Path(root) / "cpu-speed.json"
+
+
+def _combo_name(amp: bool, cl: bool) -> str:
+    return ("bf16" if amp else "fp32") + ("+channels_last" if cl else "")
+
+
+def _step_seconds(model: nn.Module, x: torch.Tensor, y: torch.Tensor, amp: bool, cl: bool, steps: int) -> float:
+    """Fastest of `steps` timed SGD steps (after one warm-up) of `model` in the given mode."""
+    m = copy.deepcopy(model)
+    if cl:
+        m = m.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    m.train()
+    opt = torch.optim.SGD(m.parameters(), lr=1e-6, momentum=0.9)
+    best = float("inf")
+    for i in range(steps + 1):
+        t0 = time.perf_counter()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+            out = m(x)
+            logits = out[0] if isinstance(out, tuple) else out
+            loss = F.cross_entropy(logits.float(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if i:
+            best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def measure(model: nn.Module, input_shape: tuple[int, int, int], num_classes: int, batch: int,
+            combos: list[tuple[bool, bool]], steps: int = MEASURE_STEPS) -> dict[str, float]:
+    """Images/s of one training step of `model` in each (amp, channels_last) combination, on random input."""
+    b = max(1, min(batch, MEASURE_BATCH))
+    with torch.random.fork_rng():  # leaves the run's random state exactly as it was
+        g = torch.Generator().manual_seed(0)
+        x = torch.randn((b, *input_shape), generator=g)
+        y = torch.randint(0, num_classes, (b,), generator=g)
+        return {_combo_name(a, c): round(b / _step_seconds(model, x, y, a, c, steps), 1) for a, c in combos}
+
+
+def _cache_key(arch: str, options: dict, input_shape, batch: int, allow: tuple[bool, bool]) -> str:
+    return json.dumps({"v": CACHE_VERSION, "cpu": cpu_model(), "threads": torch.get_num_threads(),
+                       "torch": torch.__version__, "arch": arch, "options": options, "input": list(input_shape),
+                       "batch": min(batch, MEASURE_BATCH), "allow": list(allow)}, sort_keys=True)
+
+
+def _read_cache() -> dict:
+    try:
+        data = json.loads(cache_path().read_text())
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_cache(key: str, speed: Speed) -> None:
+    path = cache_path()
+    try:
+        data = _read_cache()
+        data[key] = speed.to_dict()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+        os.replace(tmp, path)
+    except OSError:  # a read-only home: measure again next time
+        pass
+
+
+def choose(model: nn.Module, dev: torch.device, *, amp: bool, channels_last: bool, compile: bool, arch: str,
+           options: dict, input_shape: tuple[int, int, int], num_classes: int, batch: int) -> Speed:
+    """What this run uses (see the module docstring). `model` is only copied, never changed."""
+    if dev.type == "cuda":
+        return Speed(amp, channels_last, compile, "CUDA: as params say (bf16 autocast, channels-last, compile)")
+    native = bf16_native()
+    combos = [(a, c) for a in ([False, True] if amp and native else [False])
+              for c in ([False, True] if channels_last else [False])]
+    notes = []
+    if amp and not native:
+        notes.append("bf16 off: this CPU has no native bf16 matrix instructions (AVX512-BF16/AMX)")
+    if not amp:
+        notes.append("bf16 off in params")
+    if compile:
+        notes.append("compile not used on the CPU: compiling takes minutes on a small machine and was not measured")
+    if len(combos) == 1:
+        return Speed(False, False, False, "; ".join(notes + ["fp32 (nothing else allowed)"]), bf16_native=native)
+    key = _cache_key(arch, options, input_shape, batch, (amp, channels_last))
+    cached = _read_cache().get(key)
+    if cached:
+        try:
+            speed = Speed.from_dict(cached)
+            speed.reason += " (cached measurement)"
+            return speed
+        except (KeyError, TypeError):
+            pass
+    measured = measure(model, input_shape, num_classes, batch, combos)
+    base = measured["fp32"]
+    best = max(combos, key=lambda c: measured[_combo_name(*c)])
+    gain = measured[_combo_name(*best)] / base
+    b = min(batch, MEASURE_BATCH)
+    if best != (False, False) and gain >= MARGIN:
+        why = f"measured fastest: {_combo_name(*best)} {gain:.2f}x fp32 (training steps, batch {b})"
+    else:
+        why = f"measured: nothing beat fp32 by {MARGIN - 1:.0%} (best {_combo_name(*best)} {gain:.2f}x, batch {b})"
+        best = (False, False)
+    speed = Speed(best[0], best[1], False, "; ".join(notes + [why]), measured, native)
+    _write_cache(key, speed)
+    return speed
+
+
+def autocast(dev: torch.device, amp: bool):
+    """bf16 autocast on the device when `amp` (CUDA or CPU); a no-op otherwise."""
+    return torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp)
