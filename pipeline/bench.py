@@ -7,7 +7,8 @@ Backends (params `bench.backends`; each in each precision of `bench.precisions` 
 - torch_eager       PyTorch eager (the reference: every result carries its speedup over torch_eager fp32).
 - torch_compile     torch.compile (inductor, static shapes: one compile per batch size, time-boxed).
 - torch_cuda_graph  PyTorch eager captured in a CUDA graph and replayed.
-fp16 on onnxruntime uses models/VARIANT.fp16.onnx; fp16/bf16 on PyTorch casts the model (CUDA only).
+fp16 on onnxruntime uses models/VARIANT.fp16.onnx; fp16/bf16 on PyTorch casts the model: fp16 on CUDA only, bf16
+on CUDA and on CPUs with native bf16 matrix instructions (AVX512-BF16/AMX; channels-last there, as training uses).
 A combination that cannot run here (no GPU, no fp16 model, a failed compile, ...) is listed under "skipped"
 with the reason, never silently dropped.
 
@@ -42,7 +43,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import fileio, paths, runtime, train, transforms
+from . import fileio, paths, runtime, speed, train, transforms
 from .errors import NetpipeError
 from .params import Params
 
@@ -69,15 +70,7 @@ def _first_line(exc: BaseException, limit: int = 300) -> str:
 # ---------------------------------------------------------------------------------------------------------
 # the machine
 # ---------------------------------------------------------------------------------------------------------
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+cpu_model = speed.cpu_model
 
 
 def machine_info(cuda_torch: bool, cuda_ort: bool, ort_threads: int | None) -> dict:
@@ -141,8 +134,8 @@ def measure_peak(dev: torch.device, precisions: list[str]) -> dict:
     out["copy_bytes"] = nbytes
     del src, dst
     for prec in precisions:
-        if not cuda and prec != "fp32":
-            continue  # CPU half-precision inference computes in fp32: the fp32 peak applies (see peak_for)
+        if not cuda and not (prec == "fp32" or (prec == "bf16" and speed.bf16_native())):
+            continue  # CPU fp16 (and bf16 without native support) computes in fp32: the fp32 peak applies (peak_for)
         n = 8192 if cuda else 1024
         a = torch.randn(n, n, device=dev, dtype=_TORCH_DTYPE[prec])
         b = torch.randn(n, n, device=dev, dtype=_TORCH_DTYPE[prec])
@@ -300,14 +293,19 @@ def _torch_model(base: nn.Module, dev: torch.device, precision: str) -> nn.Modul
     m = copy.deepcopy(base).to(dev)
     if precision != "fp32":
         m = m.to(_TORCH_DTYPE[precision])
-    if dev.type == "cuda":
+    if _channels_last(dev, precision):
         m = m.to(memory_format=torch.channels_last)
     return m.eval()
 
 
+def _channels_last(dev: torch.device, precision: str) -> bool:
+    """CUDA, and bf16 on the CPU (oneDNN's bf16 convolutions run in channels-last)."""
+    return dev.type == "cuda" or precision == "bf16"
+
+
 def _torch_input(x: torch.Tensor, dev: torch.device, precision: str) -> torch.Tensor:
     x = x.to(dev, dtype=_TORCH_DTYPE[precision])
-    return x.contiguous(memory_format=torch.channels_last) if dev.type == "cuda" else x
+    return x.contiguous(memory_format=torch.channels_last) if _channels_last(dev, precision) else x
 
 
 def _ort_io(sess, batch: int, num_classes: int) -> tuple[str, Any, str, Any]:
@@ -400,8 +398,10 @@ class Runner:
 def _run_torch(R: Runner, backend: str, precision: str, base: nn.Module, inputs: dict[int, torch.Tensor],
                dev: torch.device) -> None:
     cuda = dev.type == "cuda"
-    if precision != "fp32" and not cuda:
-        raise Skip(f"{precision} on PyTorch needs a CUDA device (none here)")
+    if precision == "fp16" and not cuda:
+        raise Skip("fp16 on PyTorch needs a CUDA device (none here)")
+    if precision == "bf16" and not cuda and not speed.bf16_native():
+        raise Skip("bf16 on the CPU needs native bf16 matrix instructions (AVX512-BF16/AMX): none on this CPU")
     if backend == "torch_cuda_graph" and not cuda:
         raise Skip("no CUDA device")
     t0 = time.perf_counter()

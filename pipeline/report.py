@@ -219,7 +219,7 @@ TRAIN_FLOPS_METHOD = ("training FLOP/s = 3 x forward FLOPs per image (forward + 
 def train_speed(tr: Optional[dict], curves: list[dict], flops: Optional[float], peak: Optional[dict]) -> dict:
     """Epoch time, images/s, achieved training FLOP/s and its fraction of the device's measured peak."""
     out: dict[str, Any] = {"epoch_seconds": None, "images_per_s": None, "flops_per_s": None, "fraction_of_peak": None,
-                           "peak_flops_per_s": None, "precision": None}
+                           "peak_flops_per_s": None, "precision": None, "uses": None, "why": None}
     if not tr:
         return out
     secs = [r["seconds"] for r in curves if isinstance(r.get("seconds"), (int, float))]
@@ -229,6 +229,11 @@ def train_speed(tr: Optional[dict], curves: list[dict], flops: Optional[float], 
     dev = str(tr.get("train_device") or "")
     cuda = not dev.startswith("cpu")
     out["precision"] = "bf16" if tr.get("amp_bf16") else "fp32"
+    sp = tr.get("speed") if isinstance(tr.get("speed"), dict) else {}
+    out["uses"] = " + ".join((["bf16 autocast"] if tr.get("amp_bf16") else ["fp32"])
+                             + (["channels-last"] if tr.get("channels_last") else [])
+                             + (["compile"] if tr.get("compiled") else []))
+    out["why"] = sp.get("reason")
     if ips is None or not flops:
         return out
     out["flops_per_s"] = 3.0 * float(flops) * ips
@@ -239,6 +244,12 @@ def train_speed(tr: Optional[dict], curves: list[dict], flops: Optional[float], 
         out["peak_flops_per_s"] = entry["matmul_flops_per_s"]
         out["fraction_of_peak"] = out["flops_per_s"] / entry["matmul_flops_per_s"]
     return out
+
+
+def _uses(ts: dict) -> str:
+    """What training used and why (pipeline/speed.py's decision), for the training-speed table."""
+    uses = ts.get("uses") or ts.get("precision") or NA
+    return f"{uses} ({ts['why']})" if ts.get("why") else uses
 
 
 def accuracy(v: dict) -> tuple[Optional[float], str]:
@@ -725,8 +736,8 @@ def render_markdown(p: Params, variants: dict, s: dict) -> str:
     trained = [(n, v) for n, v in variants.items() if v["have"]["train"]]
     if trained:
         out += ["### Training speed", "", _table(
-            ["variant", "device", "precision", "epochs", "s / epoch", "images/s", "training TFLOP/s", "% of measured peak"],
-            [[n, v["train_device"] or NA, v["train_speed"]["precision"] or NA, str(v["epochs"] or NA),
+            ["variant", "device", "uses (why)", "epochs", "s / epoch", "images/s", "training TFLOP/s", "% of measured peak"],
+            [[n, v["train_device"] or NA, _uses(v["train_speed"]), str(v["epochs"] or NA),
               _seconds(v["train_speed"]["epoch_seconds"]),
               NA if v["train_speed"]["images_per_s"] is None else f"{v['train_speed']['images_per_s']:,.0f}",
               NA if v["train_speed"]["flops_per_s"] is None else f"{v['train_speed']['flops_per_s'] / 1e12:.3g}",

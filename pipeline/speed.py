@@ -72,14 +72,20 @@ def bf16_native() -> bool:
 
 
 def cpu_model() -> str:
-    """The processor's model name (/proc/cpuinfo), else platform's."""
+    """The processor's model name (/proc/cpuinfo), with its bf16 matrix extensions (AMX, AVX512-BF16) named:
+    machines sold under one name differ in them."""
+    name, flags = platform.processor() or platform.machine(), set()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+            key = line.split(":", 1)[0].strip().lower()
+            if key == "model name" and name == (platform.processor() or platform.machine()):
+                name = line.split(":", 1)[1].strip()
+            elif key == "flags" and not flags:
+                flags = set(line.split(":", 1)[1].split())
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    ext = [label for flag, label in (("amx_bf16", "AMX"), ("avx512_bf16", "AVX512-BF16")) if flag in flags]
+    return f"{name}, {'/'.join(ext)}" if ext else name
 
 
 def cache_path() -> Path:

@@ -20,7 +20,6 @@ import errno
 import io
 import math
 import os
-import platform
 import shutil
 import signal
 import sys
@@ -51,7 +50,7 @@ def device() -> torch.device:
 def device_name(dev: torch.device) -> str:
     if dev.type == "cuda":
         return torch.cuda.get_device_name(dev)
-    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    return f"cpu ({speed.cpu_model()}, {torch.get_num_threads()} threads)"
 
 
 def build_model(p: Params, variant: str, num_classes: int) -> nn.Module:
@@ -280,8 +279,14 @@ def _train(p: Params, variant: str, d: distributed.Dist, dev: torch.device) -> d
     local = bs // world
     lo, hi = d.rank * local, (d.rank + 1) * local
     steps = n // bs if bs else 0  # drop the last partial batch (steady shapes for compile/cudnn)
+    full = p.nets[variant].train  # the recipe before the quick check shortened it
+    sched_steps = min(steps, full.max_steps_per_epoch or steps)  # the schedule's steps per epoch
     if tp.max_steps_per_epoch:
         steps = min(steps, tp.max_steps_per_epoch)
+    if not p.quick.enabled:
+        sched_steps = steps
+    # the quick check runs the recipe's first steps: its learning rate follows the full recipe's schedule (the
+    # optimizer steps taken so far over the recipe's epochs), not a schedule squeezed into the shortened run
     if steps == 0:
         raise NetpipeError(f"{dataset}: {n} training images is fewer than one batch of {tp.batch_size}")
 
@@ -349,7 +354,8 @@ def _train(p: Params, variant: str, d: distributed.Dist, dev: torch.device) -> d
                        unit="step", file=sys.stderr, dynamic_ncols=True, mininterval=1.0, leave=False,
                        disable=not d.main)
             for step in range(start_step, steps):
-                lr = tp.optimizer.lr * lr_factor(tp.schedule, epoch + step / steps, tp.epochs, tp.optimizer.lr, steps)
+                lr = tp.optimizer.lr * lr_factor(tp.schedule, (epoch * steps + step) / sched_steps, full.epochs,
+                                                 tp.optimizer.lr, sched_steps)
                 for g in opt.param_groups:
                     g["lr"] = lr
                 idx = perm[step]

@@ -208,8 +208,16 @@ def _rel_std_ok(w: torch.Tensor, std: float, tol: float = 0.05) -> bool:
 
 
 def test_init_msra_cifar():
-    for m in _layers(built("alexnet_cifar"), (nn.Conv2d, nn.Linear)):
+    for m in _layers(built("alexnet_cifar", init="msra"), (nn.Conv2d, nn.Linear)):
         assert (m.bias == 0).all() and _rel_std_ok(m.weight, (2 / m.weight[0].numel()) ** 0.5, 0.15)
+
+
+def test_init_seed_cifar():
+    """000's code: every weight truncated-normal std 0.01 (TensorFlow cuts at 2 std, which leaves a std of
+    0.01 x 0.88), biases zero; the default."""
+    for m in _layers(built("alexnet_cifar"), (nn.Conv2d, nn.Linear)):
+        assert (m.bias == 0).all() and m.weight.abs().max() <= 0.02 + 1e-7
+        assert _rel_std_ok(m.weight, 0.01 * 0.8796, 0.25 if m.weight.numel() < 1000 else 0.03)
 
 
 def test_init_keras():
@@ -250,7 +258,7 @@ BAD = [
     ("alexnet_cifar", {"lrn": "x"}, "lrn must be one of 'both', 'first', 'none' (got 'x')"),
     ("alexnet_cifar", {"head": "fc3"}, "head must be one of"),
     ("alexnet_cifar", {"batchnorm": "yes"}, "batchnorm must be true or false"),
-    ("alexnet_cifar", {"init": "xavier"}, "init must be one of 'msra', 'default'"),
+    ("alexnet_cifar", {"init": "xavier"}, "init must be one of 'seed', 'msra', 'default'"),
     ("alexnet_cifar", {"pool_stride": 3}, "pool_stride must be one of 1, 2"),
     ("alexnet_cifar", {"dropout": 0.9 + 0.1}, "dropout must be a drop rate in [0, 1)"),
     ("alexnet_keras", {"init": "glorot"}, "init must be one of 'uniform', 'he_normal', 'default'"),
@@ -370,7 +378,7 @@ def test_netpipe_variants_lists_every_variant_with_its_parameter_count():
     for name, net in p.nets.items():
         row = rows[name]
         chans = p.channels(p.variants[name]) if name in p.variants else None
-        assert f"{nets.param_count(net.arch, num_classes=10, in_channels=chans, **net.options):,}" in row, row
+        assert f"{nets.param_count(net.arch, 10, chans, input_size=net.input_size, **net.options):,}" in row, row
         assert (p.variants.get(name) or "not built") in row and f"{net.train.epochs} ep" in row
     for arch, count in DOC_PARAMS.items():
         assert f"{count:,}" in r.stdout

@@ -1,0 +1,108 @@
+"""Does each recipe learn? Run the first steps of a variant's own recipe on the real data and keep the curve.
+
+    python docs/results/learn/learn.py VARIANT [VARIANT ...] [--chunks 5] [--steps 100] [--val 1000]
+
+For each variant this runs the real `netpipe train VARIANT` in a scratch folder (data/prepared/ linked from the
+project, so run `netpipe prepare` / `dvc repro prepare@DATASET` first) with params.yaml's recipe and the quick
+check switched on: `--chunks` "epochs" of `--steps` optimizer steps each, validation on `--val` images after each
+chunk. The quick check follows the full recipe's learning-rate schedule (pipeline/train.py), so these are the
+recipe's first chunks x steps steps, not a squeezed run. It copies the curve (VARIANT.csv) and summary
+(VARIANT.json) here and rewrites README.md's table from every VARIANT.json/csv in this folder.
+
+A variant learns when its validation accuracy ends clearly above chance (1/classes + 0.05) and its training loss
+falls; the table says so, from the numbers, per variant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[2]
+
+
+def run(variant: str, chunks: int, steps: int, val: int, params: Path) -> None:
+    raw = yaml.safe_load(params.read_text())
+    raw["quick"].update({"enabled": True, "epochs": chunks, "max_steps_per_epoch": steps, "eval_samples": val})
+    with tempfile.TemporaryDirectory(prefix=f"learn-{variant}-") as tmp:
+        tmp = Path(tmp)
+        (tmp / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+        (tmp / "data").mkdir()
+        os.symlink((params.parent / "data" / "prepared").resolve(), tmp / "data" / "prepared")
+        cmd = ["netpipe", "train", variant]
+        print(f"[learn] {variant}: {chunks} x {steps} steps, validation on {val} images", flush=True)
+        r = subprocess.run(cmd, cwd=tmp)
+        if r.returncode:
+            sys.exit(f"[learn] {variant}: netpipe train exited {r.returncode}")
+        shutil.copy(tmp / "artifacts" / "train" / f"{variant}.csv", HERE / f"{variant}.csv")
+        summary = json.loads((tmp / "artifacts" / "train" / f"{variant}.json").read_text())
+        summary["learn_command"] = (f"python docs/results/learn/learn.py {variant} --chunks {chunks} --steps {steps} "
+                                    f"--val {val}")
+        (HERE / f"{variant}.json").write_text(json.dumps(summary, indent=1) + "\n")
+
+
+def table() -> str:
+    rows = []
+    for js in sorted(HERE.glob("*.json")):
+        s = json.loads(js.read_text())
+        curve = list(csv.DictReader((HERE / f"{js.stem}.csv").open()))
+        if not curve:
+            continue
+        first, last = curve[0], curve[-1]
+        steps = s["steps_per_epoch"] * len(curve)
+        loss0, loss1 = float(first["train_loss"]), float(last["train_loss"])
+        acc = float(last["val_acc"])
+        chance = 0.1  # every dataset here has 10 classes
+        learns = math.isfinite(loss1) and acc >= chance + 0.05 and loss1 < loss0
+        vals = " → ".join(f"{float(r['val_acc']):.1%}" for r in curve)
+        rows.append(f"| `{js.stem}` | {steps} × {s['batch_size']} | {loss0:.3f} → {loss1:.3f} | {vals} | "
+                    f"{'yes' if learns else '**no**'} | {s['images_per_s']:,.0f} ({_uses(s)}) | "
+                    f"{s['train_seconds'] / 60:.1f} min |")
+    head = ("| variant | steps × batch | train loss (first → last chunk) | val top-1 after each chunk | learns | "
+            "images/s (training uses) | time |\n|---|---|---|---|---|---|---|")
+    return head + "\n" + "\n".join(rows)
+
+
+def _uses(s: dict) -> str:
+    return ("bf16" if s.get("amp_bf16") else "fp32") + (" + CL" if s.get("channels_last") else "")
+
+
+def write_readme() -> None:
+    readme = HERE / "README.md"
+    text = readme.read_text() if readme.exists() else ""
+    start, end = "<!-- table -->", "<!-- /table -->"
+    block = f"{start}\n{table()}\n{end}"
+    if start in text:
+        text = text[: text.index(start)] + block + text[text.index(end) + len(end):]
+    else:
+        text += "\n" + block + "\n"
+    readme.write_text(text)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("variants", nargs="*")
+    ap.add_argument("--chunks", type=int, default=5)
+    ap.add_argument("--steps", type=int, default=100)
+    ap.add_argument("--val", type=int, default=1000)
+    ap.add_argument("--params", type=Path, default=ROOT / "params.yaml")
+    a = ap.parse_args()
+    for v in a.variants:
+        run(v, a.chunks, a.steps, a.val, a.params.resolve())
+        write_readme()
+    write_readme()
+
+
+if __name__ == "__main__":
+    main()
