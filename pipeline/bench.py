@@ -43,7 +43,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import fileio, paths, runtime, speed, train, transforms
+from . import fileio, paths, runtime, speed, transforms
+from .model import device as torch_device, load_model, norm_tensors
 from .errors import NetpipeError
 from .params import Params
 
@@ -213,7 +214,7 @@ def make_input(p: Params, variant: str, shape: tuple[int, ...], batch: int, seed
     """Random images (uint8, as real ones) normalised with the variant's mean/std: float32 (batch, C, H, W)."""
     g = torch.Generator().manual_seed(seed + batch)
     u8 = torch.randint(0, 256, (batch, *shape), dtype=torch.uint8, generator=g)
-    mean, std = train.norm_tensors(p, variant, torch.device("cpu"))
+    mean, std = norm_tensors(p, variant, torch.device("cpu"))
     return transforms.normalize(u8, mean, std).contiguous()
 
 
@@ -534,13 +535,13 @@ def run(p: Params, variant: str) -> dict:
     if p.bench.cpu_threads:
         torch.set_num_threads(p.bench.cpu_threads)
     R = Runner(p, variant)
-    base, ck = train.load_model(p, variant)
+    base, ck = load_model(p, variant)
     net = p.variant(variant)
     shape = (int(ck.get("in_channels") or p.channels(dataset)), net.input_size, net.input_size)
     num_classes = int(ck["num_classes"])
     stats = model_stats(base, shape)
 
-    dev = train.device()
+    dev = torch_device()
     cuda_torch = dev.type == "cuda"
     cuda_ort = _ort_cuda_ok()
     if cuda_torch:
@@ -554,7 +555,8 @@ def run(p: Params, variant: str) -> dict:
     if "fp32" not in precisions:
         precisions.insert(0, "fp32")
 
-    peak: dict[str, Any] = {"method": FLOOR_METHOD, "cpu": measure_peak(torch.device("cpu"), ["fp32"])}
+    cpu_precisions = ["fp32"] + (["bf16"] if "bf16" in precisions and speed.bf16_native() else [])
+    peak: dict[str, Any] = {"method": FLOOR_METHOD, "cpu": measure_peak(torch.device("cpu"), cpu_precisions)}
     if cuda_torch:
         peak["cuda"] = measure_peak(dev, precisions)
     inputs = {bs: make_input(p, variant, shape, bs, p.seed) for bs in R.batch_sizes}

@@ -30,7 +30,7 @@ import torch
 from . import fileio, paths, transforms
 from .data import Prepared, load_prepared, spread
 from .params import NetParams, Params
-from .train import device, device_name, load_model, norm_tensors, predict_logits
+from .model import device, device_name, load_model, norm_tensors, predict_logits
 
 CENTRE = 4  # index of the centre crop among FiveCrop/TenCrop's views (tl, tr, bl, br, centre, then mirrored)
 

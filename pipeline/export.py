@@ -53,7 +53,7 @@ from .data import load_prepared
 from .errors import NetpipeError
 from .params import Params
 from .predict import META_FORMAT, infer
-from .train import load_model, norm_tensors
+from .model import load_model, norm_tensors
 
 ACCURACY_PP = 0.01  # allowed ONNX-vs-PyTorch accuracy difference, in percentage points
 CUDA = ("CUDAExecutionProvider", {"use_tf32": "0"})  # exact fp32 for the comparisons

@@ -232,6 +232,9 @@ class Params(Strict):
     quick: QuickParams = Field(default_factory=QuickParams)
     data: dict[str, DatasetParams]
     variants: dict[str, str]  # the variants the pipeline builds, each with the dataset it trains on
+    # the datasets those variants use, for dvc.yaml's prepare stages (DVC cannot derive a list from a mapping):
+    # prepare runs for these only, and they must be exactly the datasets named in `variants`
+    datasets: Optional[list[str]] = None
     nets: dict[str, NetParams]
     train: DistributedParams = Field(default_factory=DistributedParams)  # devices, nodes (docs/distributed.md)
     export: ExportParams = Field(default_factory=ExportParams)
@@ -244,6 +247,10 @@ class Params(Strict):
                 raise _CrossError(["variants", name], f"unknown variant; defined in nets: {', '.join(self.nets)}")
             if dataset not in self.data:
                 raise _CrossError(["variants", name], f"unknown dataset '{dataset}'; defined in data: {', '.join(self.data)}")
+        used = sorted(set(self.variants.values()))
+        if self.datasets is not None and sorted(set(self.datasets)) != used:
+            raise _CrossError(["datasets"], f"must list exactly the datasets that `variants` uses: [{', '.join(used)}] "
+                                            f"(got [{', '.join(self.datasets)}])")
         for name, ds in self.data.items():
             fmt = ds.format or name
             if ds.source != "folder" and fmt not in KNOWN_FORMATS:
@@ -330,9 +337,9 @@ class Params(Strict):
 
     def variant_hash(self, name: str) -> str:
         """Hash of everything that determines a variant's training result (for resume and ONNX metadata)."""
-        blob = {
+        blob = {  # seed_reference is a note about the seed document: it changes no result
             "seed": self.seed,
-            "net": self.variant(name).model_dump(mode="json"),
+            "net": self.variant(name).model_dump(mode="json", exclude={"seed_reference"}),
             "dataset": self.data[self.dataset_of(name)].model_dump(mode="json"),
         }
         return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:16]

@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import csv
-import errno
 import io
 import math
 import os
@@ -31,34 +30,29 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from . import distributed, fileio, nets, paths, speed, transforms
+from . import code, distributed, fileio, nets, paths, speed, transforms
+from .model import (CHECKPOINT_FORMAT, autocast, build_model, device, device_name, load_checkpoint,  # noqa: F401
+                    load_model, norm_tensors, predict_logits, save, torch_save)
 from .data import load_prepared, spread
 from .errors import NetpipeError, TrainingDiverged
 from .params import NetParams, Params, ScheduleParams
 
-CHECKPOINT_FORMAT = "netpipe-checkpoint-1"
 CURVE_FIELDS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds"]
 
 
 # ---------------------------------------------------------------------------------------------------------
-# building blocks (shared with evaluate/export/bench)
+# the recipe's pieces: learning rate, optimizer, per-epoch random state
 # ---------------------------------------------------------------------------------------------------------
-def device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def device_name(dev: torch.device) -> str:
-    if dev.type == "cuda":
-        return torch.cuda.get_device_name(dev)
-    return f"cpu ({speed.cpu_model()}, {torch.get_num_threads()} threads)"
-
-
-def build_model(p: Params, variant: str, num_classes: int) -> nn.Module:
-    net = p.variant(variant)
-    return nets.create(
-        net.arch, num_classes=num_classes, in_channels=p.channels(p.dataset_of(variant)),
-        where=f"nets.{variant}.options", input_size=net.input_size, **net.options,
-    )
+def param_groups(model: nn.Module, weight_decay: float, decay_on: str) -> list[dict]:
+    """One group with every parameter (decay_on "all"), or the conv / linear kernels with weight decay and the
+    rest (biases, norms, the other layer type) without."""
+    if decay_on == "all":
+        return [{"params": list(model.parameters()), "weight_decay": weight_decay}]
+    kind = nn.modules.conv._ConvNd if decay_on == "conv" else nn.Linear
+    decay = {id(m.weight) for m in model.modules() if isinstance(m, kind)}
+    params = list(model.parameters())
+    return [{"params": [q for q in params if id(q) in decay], "weight_decay": weight_decay},
+            {"params": [q for q in params if id(q) not in decay], "weight_decay": 0.0}]
 
 
 def lr_factor(s: ScheduleParams, epoch: float, total_epochs: int, base_lr: float, steps_per_epoch: int = 1) -> float:
@@ -82,18 +76,6 @@ def lr_factor(s: ScheduleParams, epoch: float, total_epochs: int, base_lr: float
     return warm * f
 
 
-def param_groups(model: nn.Module, weight_decay: float, decay_on: str) -> list[dict]:
-    """One group with every parameter (decay_on "all"), or the conv / linear kernels with weight decay and the
-    rest (biases, norms, the other layer type) without."""
-    if decay_on == "all":
-        return [{"params": list(model.parameters()), "weight_decay": weight_decay}]
-    kind = nn.modules.conv._ConvNd if decay_on == "conv" else nn.Linear
-    decay = {id(m.weight) for m in model.modules() if isinstance(m, kind)}
-    params = list(model.parameters())
-    return [{"params": [q for q in params if id(q) in decay], "weight_decay": weight_decay},
-            {"params": [q for q in params if id(q) not in decay], "weight_decay": 0.0}]
-
-
 def make_optimizer(model: nn.Module, net: NetParams) -> torch.optim.Optimizer:
     o = net.train.optimizer
     groups = param_groups(model, o.weight_decay, o.decay_on)
@@ -103,27 +85,8 @@ def make_optimizer(model: nn.Module, net: NetParams) -> torch.optim.Optimizer:
     return cls(groups, lr=o.lr, betas=o.betas)
 
 
-def norm_tensors(p: Params, variant: str, dev: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    mean, std = p.normalization(variant)
-    return torch.tensor(mean, device=dev), torch.tensor(std, device=dev)
-
-
-def autocast(dev: torch.device, enabled: bool):
-    """bf16 autocast on CUDA or the CPU when `enabled` (the CPU only where training chose it: pipeline/speed.py)."""
-    return speed.autocast(dev, enabled)
-
-
 def epoch_seed(seed: int, epoch: int) -> int:
     return (seed * 1_000_003 + epoch * 7919) % (2**63 - 1)
-
-
-def torch_save(obj: dict, path) -> None:
-    """torch.save, with its writer's failures (a full disk, an I/O error: a bare RuntimeError such as "[enforce
-    fail at inline_container.cc] unexpected pos") turned into the OSError that fileio reports in one line."""
-    try:
-        torch.save(obj, path)
-    except RuntimeError as exc:
-        raise OSError(errno.EIO, f"write failed, disk full or I/O error (torch: {distributed.first_line(exc)})") from None
 
 
 def get_rng_state(dev: torch.device) -> dict:
@@ -137,46 +100,6 @@ def set_rng_state(state: dict, dev: torch.device) -> None:
     if dev.type == "cuda" and state.get("cuda") is not None:
         torch.cuda.set_rng_state(state["cuda"], dev)
 
-
-def save(path, obj: dict) -> None:
-    fileio.write_with(path, lambda tmp: torch_save(obj, tmp))
-
-
-def load_checkpoint(path, what: str = "checkpoint") -> dict:
-    """Load a netpipe checkpoint safely (weights_only: no code runs); a corrupt file is reported by name."""
-    try:
-        ck = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise NetpipeError(f"{what} {path} not found (run `netpipe train` or `dvc repro` first)") from None
-    except Exception as exc:  # truncated zip, pickle refused by weights_only, ...
-        raise NetpipeError(f"{what} {path} is corrupt or not a netpipe checkpoint ({type(exc).__name__}: "
-                           f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
-    if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
-        raise NetpipeError(f"{what} {path} is not a netpipe checkpoint (format {CHECKPOINT_FORMAT})")
-    return ck
-
-
-def load_model(p: Params, variant: str, dev: torch.device | None = None) -> tuple[nn.Module, dict]:
-    """The best checkpoint of VARIANT, built and in eval mode."""
-    ck = load_checkpoint(paths.checkpoint(variant))
-    model = build_model(p, variant, ck["num_classes"])
-    model.load_state_dict(ck["model"])
-    model.eval()
-    if dev is not None:
-        model.to(dev)
-    return model, ck
-
-
-@torch.no_grad()
-def predict_logits(model: nn.Module, x_u8: torch.Tensor, view, batch_size: int, mean, std,
-                   dev: torch.device, amp: bool = False) -> torch.Tensor:
-    """Logits (fp32, on CPU) for uint8 images, batch by batch; `view(batch)` cuts the crop(s) to feed."""
-    out = []
-    for i in range(0, len(x_u8), batch_size):
-        xb = view(x_u8[i:i + batch_size].to(dev, non_blocking=True))
-        with autocast(dev, amp):
-            out.append(model(transforms.normalize(xb, mean, std).contiguous()).float())
-    return torch.cat(out).cpu() if out else torch.empty(0)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -243,6 +166,7 @@ def _train(p: Params, variant: str, d: distributed.Dist, dev: torch.device) -> d
     dataset = p.dataset_of(variant)
     data = load_prepared(dataset)
     config_hash = p.variant_hash(variant)
+    code_hash = code.code_hash("train")  # the code this stage runs (dvc.yaml's deps): a resumed run must match it
     torch.manual_seed(p.seed)
     if tp.deterministic:
         torch.use_deterministic_algorithms(True)
@@ -253,8 +177,8 @@ def _train(p: Params, variant: str, d: distributed.Dist, dev: torch.device) -> d
         torch.backends.cudnn.allow_tf32 = True
 
     model = build_model(p, variant, data.num_classes).to(dev)
-    ck = _read_resume(variant, config_hash, d)
-    fast = _choose_speed(p, variant, model, dev, d, data, ck)
+    ck = _read_resume(variant, config_hash, code_hash, d)
+    fast = _choose_speed(p, variant, model, dev, d, data, ck if _same_run(ck, config_hash, code_hash) else None)
     if fast.channels_last:
         model = model.to(memory_format=torch.channels_last)
     n_params = nets.count_params(model)
@@ -294,9 +218,10 @@ def _train(p: Params, variant: str, d: distributed.Dist, dev: torch.device) -> d
              "partial": None, "gen_state": None, "rng_state": None}
     resume_path = paths.last_checkpoint(variant)
     if ck is not None:
-        if ck.get("config_hash") != config_hash:
+        if not _same_run(ck, config_hash, code_hash):
+            what = "params" if ck.get("config_hash") != config_hash else "the training code (pipeline/, dvc.yaml's deps)"
             if d.main:
-                print(f"[{variant}] params changed since {resume_path} was written: starting over", file=sys.stderr)
+                print(f"[{variant}] {what} changed since {resume_path} was written: starting over", file=sys.stderr)
                 paths.best_resume(variant).unlink(missing_ok=True)  # that run's best is no candidate for this one
         else:
             model.load_state_dict(ck["model"])
@@ -310,7 +235,7 @@ def _train(p: Params, variant: str, d: distributed.Dist, dev: torch.device) -> d
 
     def checkpoint_state(epoch: int, step: int, gen_state, rng_state, partial) -> dict:
         return {
-            "format": CHECKPOINT_FORMAT, "variant": variant, "config_hash": config_hash,
+            "format": CHECKPOINT_FORMAT, "variant": variant, "config_hash": config_hash, "code_hash": code_hash,
             "model": model.state_dict(), "optimizer": opt.state_dict(),
             "epoch": epoch, "step": step, "history": state["history"], "best_val": state["best_val"],
             "best_epoch": state["best_epoch"], "train_seconds": state["train_seconds"],
@@ -472,6 +397,7 @@ def _train(p: Params, variant: str, d: distributed.Dist, dev: torch.device) -> d
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
         "torch": torch.__version__, "amp_bf16": fast.amp, "channels_last": fast.channels_last,
         "compiled": fast.compile, "speed": fast.to_dict(), "quick": p.quick.enabled, "config_hash": config_hash,
+        "code_hash": code_hash,
         "command": f"netpipe train {variant}",
     }
     if d.main:
@@ -479,7 +405,12 @@ def _train(p: Params, variant: str, d: distributed.Dist, dev: torch.device) -> d
     return summary
 
 
-def _read_resume(variant: str, config_hash: str, d: distributed.Dist) -> dict | None:
+def _same_run(ck: dict | None, config_hash: str, code_hash: str) -> bool:
+    """A resume checkpoint of this very run: the same params and data, and the same training code."""
+    return ck is not None and ck.get("config_hash") == config_hash and ck.get("code_hash") == code_hash
+
+
+def _read_resume(variant: str, config_hash: str, code_hash: str, d: distributed.Dist) -> dict | None:
     """The resume checkpoint, if any: rank 0 reads it and hands it to the other ranks (no shared disk needed)."""
     resume_path = paths.last_checkpoint(variant)
     ck = None
@@ -489,7 +420,7 @@ def _read_resume(variant: str, config_hash: str, d: distributed.Dist) -> dict | 
         except NetpipeError as exc:
             ck = f"{exc}; delete it to start over"
         else:  # an epoch was completed, so its best-so-far file must be there (not deleted by hand)
-            best_made = ck.get("config_hash") == config_hash and ck.get("best_epoch", -1) > 0
+            best_made = _same_run(ck, config_hash, code_hash) and ck.get("best_epoch", -1) > 0
             if best_made and not paths.best_resume(variant).exists():
                 ck = _lost_best(variant)
     ck = d.broadcast(ck)
@@ -502,7 +433,7 @@ def _choose_speed(p: Params, variant: str, model: nn.Module, dev: torch.device, 
                   ck: dict | None) -> speed.Speed:
     """bf16/channels-last/compile for this run (pipeline/speed.py): a resumed run keeps its checkpoint's choice;
     otherwise rank 0 decides and every rank follows."""
-    if ck is not None and ck.get("config_hash") == p.variant_hash(variant) and ck.get("speed"):
+    if ck is not None and ck.get("speed"):  # a resumed run (the caller checked it is the same run)
         return speed.Speed.from_dict(ck["speed"])
     net = p.variant(variant)
     tp = net.train

@@ -67,6 +67,7 @@ def tiny_project_params(root) -> dict:
     }
     assert len(CIFAR_CLASSES) == 10
     raw["variants"] = dict(TINY_VARIANTS)
+    raw["datasets"] = sorted(set(raw["variants"].values()))
     raw["nets"] = {k: raw["nets"][k] for k in TINY_VARIANTS}
     for net in raw["nets"].values():
         net["train"].update({"batch_size": 8, "eval_batch_size": 64, "log_every": 2})

@@ -77,6 +77,7 @@ def _params(root: Path, devices: int, epochs: int = 3) -> dict:
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     raw["data"] = {"cifar10": {"source": "local", "path": str(root / "raw"), "val_size": 32}}
     raw["variants"] = {VARIANT: "cifar10"}
+    raw["datasets"] = sorted(set(raw["variants"].values()))
     net = raw["nets"][VARIANT]
     # the compact net without dropout: dropout masks are drawn per rank, so they would differ from 1 process
     net["options"].update({"pool_stride": 2, "dropout": 0.0})
@@ -360,6 +361,7 @@ def test_dvc_variants_in_parallel_one_device_each(template, tmp_path):
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     raw["data"] = {"cifar10": {"source": "local", "path": str(template / "raw"), "val_size": 32}}
     raw["variants"] = {v: "cifar10" for v in variants}
+    raw["datasets"] = sorted(set(raw["variants"].values()))
     raw["nets"] = {v: raw["nets"][v] for v in variants}
     for net in raw["nets"].values():
         net["options"]["pool_stride"] = 2

@@ -34,6 +34,7 @@ def _project(root: Path) -> Path:
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     raw["data"] = {"cifar10": {"source": "local", "path": str(root / "raw"), "val_size": 24}}
     raw["variants"] = {VARIANT: "cifar10"}
+    raw["datasets"] = sorted(set(raw["variants"].values()))
     net = raw["nets"][VARIANT]
     net["options"]["pool_stride"] = 2  # the compact version: fast checkpoints
     net["train"].update({"epochs": 3, "batch_size": 12, "max_steps_per_epoch": 8, "log_every": 1, "eval_batch_size": 24,
@@ -282,3 +283,25 @@ def test_lost_best_checkpoint_is_one_clear_error(tmp_path):
     assert r2.stderr.strip().splitlines()[-1] == (
         f"netpipe: error: {best} is missing: the best checkpoint of this run is lost; delete "
         f"models/resume/{VARIANT}.pt to train {VARIANT} again")
+
+
+def test_resume_after_a_code_change_starts_over(tmp_path):
+    """A run interrupted, then the training code edited: the next run does not continue the old run (whose weights
+    came from other code); it says why in one line and trains from scratch."""
+    code = tmp_path / "code"
+    shutil.copytree(ROOT / "pipeline", code / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
+    root = _project(tmp_path / "project")
+    env = {**_env(), "PYTHONPATH": str(code)}
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "train", VARIANT], cwd=root, env=env,
+                            stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    read_until(proc, proc.stderr, f"[{VARIANT}] epoch 1/3:", timeout=300)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=300)
+    assert (root / "models" / "resume" / f"{VARIANT}.pt").exists()
+    with open(code / "pipeline" / "train.py", "a") as fh:
+        fh.write("\n# an edit to the training loop\n")
+    r = subprocess.run([sys.executable, "-m", "pipeline", "train", VARIANT], cwd=root, env=env, capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert "the training code (pipeline/, dvc.yaml's deps) changed since" in r.stderr and "resuming" not in r.stderr
+    assert len((root / "artifacts" / "train" / f"{VARIANT}.csv").read_text().splitlines()) == 4  # 3 epochs, all new

@@ -41,6 +41,7 @@ def learn(root, variant: str, batch: int, steps: int, epochs: int, **net_overrid
         src = {"source": "local", "path": str(make_mnist_idx(root / "raw", n_train=n_train, n_test=8))}
     raw["data"] = {dataset: {**raw["data"][dataset], **src, "val_size": 64}}
     raw["variants"] = {variant: dataset}
+    raw["datasets"] = sorted(set(raw["variants"].values()))
     net = raw["nets"][variant]
     net["train"].update({"epochs": epochs, "batch_size": batch, "max_steps_per_epoch": steps, "log_every": steps,
                          "deterministic": True})

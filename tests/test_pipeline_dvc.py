@@ -37,6 +37,7 @@ def _params(root: Path) -> dict:
         "shapes": {"source": "folder", "path": str(root / "raw" / "shapes.tar.gz"), "val_size": 6},
     }
     raw["variants"] = VARIANTS
+    raw["datasets"] = sorted(set(raw["variants"].values()))
     nets = {}
     for name in VARIANTS:
         net = raw["nets"][name]
@@ -154,6 +155,38 @@ def test_changing_one_lr_reruns_that_variant_only(project):
         assert lr["new"] == lr["old"] * 0.5 and not diff, diff
     finally:
         params_file.write_text(original)
+
+
+def _changed_after(project: Path, path: Path, edit) -> set[str]:
+    """The stages `dvc status` marks changed after `edit(text)` is written to `path` (restored afterwards)."""
+    original = path.read_text()
+    path.write_text(edit(original))
+    try:
+        r = _run([sys.executable, "-m", "dvc", "status", "--json"], project)
+        return set(json.loads(r.stdout))
+    finally:
+        path.write_text(original)
+
+
+def test_a_seed_reference_note_reruns_the_report_only(project):
+    def edit(text):
+        raw = yaml.safe_load(text)
+        raw["nets"]["alexnet_cifar"]["seed_reference"]["note"] = "a figure re-read from the document"
+        return yaml.safe_dump(raw, sort_keys=False)
+
+    assert _changed_after(project, project / "params.yaml", edit) == {"report"}
+
+
+@pytest.mark.parametrize(("module", "stages"), [
+    ("train.py", {"train"}),  # the training loop: training only
+    ("model.py", {"train", "evaluate", "export", "bench"}),  # shared by every stage that loads a model
+    ("report.py", {"report"}),
+])
+def test_a_code_edit_reruns_the_stages_that_run_that_code(project, module, stages):
+    changed = _changed_after(project, project / "pipeline" / module, lambda t: t + "\n# edited\n")
+    assert {s.split("@")[0] for s in changed} == stages, changed
+    per_variant = stages - {"report", "prepare"}
+    assert {s for s in changed if "@" in s} == {f"{st}@{v}" for st in per_variant for v in VARIANTS}
 
 
 def test_interrupted_repro_finishes_without_redoing_completed_stages(project):

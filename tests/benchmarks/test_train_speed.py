@@ -41,6 +41,7 @@ def _project(root, variant: str, dataset: str, batch: int):
     raw = yaml.safe_load((_REPO / "params.yaml").read_text())
     raw["data"] = {dataset: {**raw["data"][dataset], **src, "val_size": 8}}
     raw["variants"] = {variant: dataset}
+    raw["datasets"] = sorted(set(raw["variants"].values()))
     raw["nets"] = {variant: raw["nets"][variant]}
     raw["nets"][variant]["train"].update({"epochs": 2, "batch_size": batch, "max_steps_per_epoch": STEPS,
                                           "log_every": STEPS})

@@ -1,0 +1,95 @@
+"""What several stages share about a trained model: the device, building a variant's network, checkpoints
+(saved and loaded safely), normalisation and batched inference. Train, evaluate, export and bench import it, so an
+edit to the training loop (pipeline/train.py) reruns training only (dvc.yaml: each stage's deps are the code it runs).
+"""
+
+from __future__ import annotations
+
+import errno
+
+import torch
+from torch import nn
+
+from . import distributed, fileio, nets, paths, speed, transforms
+from .errors import NetpipeError
+from .params import Params
+
+CHECKPOINT_FORMAT = "netpipe-checkpoint-1"
+
+
+def device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def device_name(dev: torch.device) -> str:
+    if dev.type == "cuda":
+        return torch.cuda.get_device_name(dev)
+    return f"cpu ({speed.cpu_model()}, {torch.get_num_threads()} threads)"
+
+
+def build_model(p: Params, variant: str, num_classes: int) -> nn.Module:
+    net = p.variant(variant)
+    return nets.create(
+        net.arch, num_classes=num_classes, in_channels=p.channels(p.dataset_of(variant)),
+        where=f"nets.{variant}.options", input_size=net.input_size, **net.options,
+    )
+
+
+def norm_tensors(p: Params, variant: str, dev: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    mean, std = p.normalization(variant)
+    return torch.tensor(mean, device=dev), torch.tensor(std, device=dev)
+
+
+def autocast(dev: torch.device, enabled: bool):
+    """bf16 autocast on CUDA or the CPU when `enabled` (the CPU only where training chose it: pipeline/speed.py)."""
+    return speed.autocast(dev, enabled)
+
+
+def torch_save(obj: dict, path) -> None:
+    """torch.save, with its writer's failures (a full disk, an I/O error: a bare RuntimeError such as "[enforce
+    fail at inline_container.cc] unexpected pos") turned into the OSError that fileio reports in one line."""
+    try:
+        torch.save(obj, path)
+    except RuntimeError as exc:
+        raise OSError(errno.EIO, f"write failed, disk full or I/O error (torch: {distributed.first_line(exc)})") from None
+
+
+def save(path, obj: dict) -> None:
+    fileio.write_with(path, lambda tmp: torch_save(obj, tmp))
+
+
+def load_checkpoint(path, what: str = "checkpoint") -> dict:
+    """Load a netpipe checkpoint safely (weights_only: no code runs); a corrupt file is reported by name."""
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise NetpipeError(f"{what} {path} not found (run `netpipe train` or `dvc repro` first)") from None
+    except Exception as exc:  # truncated zip, pickle refused by weights_only, ...
+        raise NetpipeError(f"{what} {path} is corrupt or not a netpipe checkpoint ({type(exc).__name__}: "
+                           f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+    if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
+        raise NetpipeError(f"{what} {path} is not a netpipe checkpoint (format {CHECKPOINT_FORMAT})")
+    return ck
+
+
+def load_model(p: Params, variant: str, dev: torch.device | None = None) -> tuple[nn.Module, dict]:
+    """The best checkpoint of VARIANT, built and in eval mode."""
+    ck = load_checkpoint(paths.checkpoint(variant))
+    model = build_model(p, variant, ck["num_classes"])
+    model.load_state_dict(ck["model"])
+    model.eval()
+    if dev is not None:
+        model.to(dev)
+    return model, ck
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, x_u8: torch.Tensor, view, batch_size: int, mean, std,
+                   dev: torch.device, amp: bool = False) -> torch.Tensor:
+    """Logits (fp32, on CPU) for uint8 images, batch by batch; `view(batch)` cuts the crop(s) to feed."""
+    out = []
+    for i in range(0, len(x_u8), batch_size):
+        xb = view(x_u8[i:i + batch_size].to(dev, non_blocking=True))
+        with autocast(dev, amp):
+            out.append(model(transforms.normalize(xb, mean, std).contiguous()).float())
+    return torch.cat(out).cpu() if out else torch.empty(0)
