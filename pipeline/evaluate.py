@@ -151,6 +151,7 @@ def run(p: Params, variant: str) -> dict:
         "device": device_name(dev), "precision": "fp32",
         "checkpoint": {"epoch": ck.get("epoch"), "config_hash": ck.get("config_hash")},
         "quick": p.quick.enabled, "command": f"netpipe evaluate {variant}",
+        "git_commit": fileio.git_commit(),
     }
     plot_confusion(paths.ARTIFACTS / "confusion" / f"{variant}.png", matrix, classes,
                    f"{variant}: single crop, top-1 {acc['top1']:.2%} ({len(y_test)} test images)")

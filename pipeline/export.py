@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import copy
 import json
-import subprocess
 import sys
 import time
 import warnings
@@ -49,7 +48,7 @@ import torch
 from torch import nn
 
 from . import evaluate, fileio, paths, runtime, transforms
-from .data import load_prepared
+from .data import load_prepared, spread
 from .errors import NetpipeError
 from .params import Params
 from .predict import META_FORMAT, infer
@@ -72,14 +71,6 @@ class Fp16(nn.Module):
         return self.model(input.half()).float()
 
 
-def git_commit() -> str:
-    try:
-        r = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
-        return r.stdout.strip() if r.returncode == 0 and r.stdout.strip() else "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
 def netpipe_version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -99,7 +90,7 @@ def metadata(p: Params, variant: str, ck: dict, image_hw: tuple[int, int]) -> di
         "classes": json.dumps(list(ck["classes"])), "channels": str(ck["in_channels"]),
         "input_size": str(net.input_size), "image_size": json.dumps(list(image_hw)),
         "mean": json.dumps(mean), "std": json.dumps(std), "eval": json.dumps(net.eval.model_dump(mode="json")),
-        "commit": git_commit(), "params_hash": str(ck.get("config_hash")), "netpipe_version": netpipe_version(),
+        "commit": (fileio.git_commit() or "unknown"), "params_hash": str(ck.get("config_hash")), "netpipe_version": netpipe_version(),
     }
 
 
@@ -231,7 +222,13 @@ def _fp16_check(path: Path, ref, inputs, x_test, y_test, net, mean, std, p: Para
     if not ok:
         print(f"warning: {path}: fp16 logits differ from fp32 PyTorch by {worst:.3g} with logits up to {scale:.3g} "
               f"(export.fp16_tolerance = {p.export.fp16_tolerance:g}, {TOLERANCE_RULE})", file=sys.stderr)
-    acc = evaluate.accuracy(evaluate.crop_logits(ort_forward(sess), x_test, net, mean, std, torch.device("cpu")), y_test)
+    # the fp16 file's accuracy on an evenly spread subset when it runs on the CPU provider: onnxruntime's CPU kernels
+    # emulate much of fp16 (casts around fp32 kernels), which makes it the slowest path of the whole pipeline
+    cpu = sess.get_providers()[0] == "CPUExecutionProvider"
+    keep = spread(len(y_test), p.export.fp16_cpu_accuracy_samples if cpu else None)
+    acc = evaluate.accuracy(evaluate.crop_logits(ort_forward(sess), x_test[keep], net, mean, std, torch.device("cpu")),
+                            y_test[keep])
+    acc["n_test"] = len(keep)
     finite = bool(np.isfinite(worst))
     return {"measured": True, "reason": None if finite else "fp16 outputs overflow (inf/nan)",
             "provider": sess.get_providers()[0], "max_abs_diff": worst if finite else None,

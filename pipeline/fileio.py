@@ -113,3 +113,18 @@ def read_json(path: str | os.PathLike, what: str = "file") -> Any:
         raise NetpipeError(f"{what} {path} not found") from None
     except (OSError, ValueError) as exc:
         raise NetpipeError(f"{what} {path} is unreadable or not valid JSON: {exc}") from None
+
+
+def git_commit() -> "str | None":
+    """The checkout's commit (12 hex digits, "+dirty" when tracked files differ from it), or None outside git."""
+    import subprocess
+
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, timeout=10)
+        if head.returncode != 0 or not head.stdout.strip():
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True, timeout=10)
+        return head.stdout.strip() + ("+dirty" if dirty.returncode == 0 and dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None

@@ -186,6 +186,7 @@ class ExportParams(Strict):
     tolerance: float = Field(1e-4, gt=0)  # max abs diff of fp32 logits, onnxruntime vs PyTorch
     parity_samples: int = Field(64, gt=0)  # real test images (plus as many random inputs) for the parity check
     fp16_tolerance: float = Field(5e-2, gt=0)
+    fp16_cpu_accuracy_samples: int = Field(1000, gt=0)  # the fp16 file's accuracy on the CPU provider: this many test images
 
 
 class BenchParams(Strict):

@@ -19,7 +19,6 @@ import datetime as _dt
 import io
 import json
 import math
-import subprocess
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
@@ -101,18 +100,6 @@ def _num(x: Any) -> Optional[float]:
     return f if math.isfinite(f) else None
 
 
-def _git_commit() -> Optional[str]:
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, timeout=10)
-        if head.returncode != 0:
-            return None
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                               text=True, timeout=10)
-        return head.stdout.strip() + ("+dirty" if dirty.returncode == 0 and dirty.stdout.strip() else "")
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
 def backend_key(backend: str, precision: str) -> str:
     """Latency keys in summary.json: 'ort_cpu' for fp32, 'ort_cpu_fp16' for other precisions."""
     return backend if precision == "fp32" else f"{backend}_{precision}"
@@ -179,7 +166,9 @@ def gather(p: Params) -> dict:
             "crops": int(_first(me, "n_crops", "crops") or crops),
             "val_top1": _num(_first(me, "val_top1") if _first(me, "val_top1") is not None else _first(tr, "val_top1")),
             "n_test": _first(me, "n_test"),
-            "seed_reference": {"doc": ref.get("doc"), "top1": _num(ref.get("top1")), "note": ref.get("note")},
+            "seed_reference": {"doc": ref.get("doc"), "top1": _num(ref.get("top1")), "note": ref.get("note"),
+                               "comparable": ref.get("comparable", True) is not False},
+            "git_commit": {"train": _first(tr, "git_commit"), "evaluate": _first(me, "git_commit")},
             "train_seconds": _num(_first(tr, "train_seconds")),
             "train_device": _first(tr, "train_device"),
             "epochs": _first(tr, "epochs"),
@@ -192,6 +181,7 @@ def gather(p: Params) -> dict:
             "parity_max_abs_diff": _num(_first(ex, "parity.max_abs_diff")),
             "fp16_max_abs_diff": _num(_first(ex, "fp16.max_abs_diff")),
             "fp16_top1": _num(_first(ex, "fp16.accuracy.top1")),
+            "fp16_n_test": _first(ex, "fp16.accuracy.n_test"),
             "latency": lat,
             "latency_vs_limits": latency_table(be, LIMIT_FIELDS),
             "fastest_batch1": fastest,
@@ -589,7 +579,7 @@ def run(p: Params) -> dict:
     machines = [v["bench_machine"] for v in variants.values() if v["bench_machine"]]
     machine = machines[0] if machines else None
     machine_text = (machine.get("gpu") or machine.get("cpu") or "?") if machine else "no benchmark yet"
-    commit = _git_commit()
+    commit = fileio.git_commit()
 
     plot_dir = paths.plots()
     plots: dict[str, str] = {}
@@ -699,10 +689,13 @@ def render_markdown(p: Params, variants: dict, s: dict) -> str:
         ref = v["seed_reference"]
         seed = ref.get("top1")
         seed_txt = NA if seed is None else f"{100 * seed:.2f}% ({ref.get('doc')})"
+        if seed is not None and not ref.get("comparable", True):
+            seed_txt, seed = f"{seed_txt}, another setup: not compared", None
         d1 = None if seed is None or v["top1"] is None else v["top1"] - seed
         dm = None if seed is None or v["top1_10crop"] is None else v["top1_10crop"] - seed
         multi = _pct(v["top1_10crop"]) + (f" ({v['crops']}-crop)" if v["top1_10crop"] is not None else "")
-        row = [name + (" (missing: no metrics)" if not v["have"]["metrics"] else ""), v["dataset"], _count(v["params"]),
+        row = [name + ("" if v["have"]["metrics"] else " (not trained here (GPU recipe))" if not v["have"]["train"]
+                       else " (missing: no metrics)"), v["dataset"], _count(v["params"]),
                _count(v["flops_per_image"]),
                _bytes(v["onnx_bytes"]) + (f" (fp16 {_bytes(v['onnx_fp16_bytes'])})" if v["onnx_fp16_bytes"] else ""),
                _pct(v["top1"]), multi, seed_txt,
@@ -730,7 +723,8 @@ def render_markdown(p: Params, variants: dict, s: dict) -> str:
             d32, d16 = v["parity_max_abs_diff"], v["fp16_max_abs_diff"]
             out.append(f"- `{n}`: max |logit difference| fp32 {NA if d32 is None else f'{d32:.2g}'}, fp16 "
                        f"{NA if d16 is None else f'{d16:.2g}'}; test top-1 through onnxruntime {_pct(v['onnx_top1'])} "
-                       f"(fp16 file: {_pct(v['fp16_top1'])})")
+                       f"(fp16 file: {_pct(v['fp16_top1'])}"
+                       + (f" on {v['fp16_n_test']:,} images" if v.get("fp16_n_test") else "") + ")")
         out.append("")
     out += _limits_section(variants)
     trained = [(n, v) for n, v in variants.items() if v["have"]["train"]]
@@ -833,7 +827,12 @@ def render_markdown(p: Params, variants: dict, s: dict) -> str:
         todo = [c for stage, c in v["commands"].items() if not v["have"][{"train": "train", "evaluate": "metrics",
                                                                              "export": "export", "bench": "bench"}[stage]]]
         line = f"- `{name}`: " + (", ".join(f"`{c}`" for c in done) or "nothing yet")
-        if todo:
+        commits = [f"{stage} at `{c}`" for stage, c in v["git_commit"].items() if c]
+        if commits:
+            line += " (" + ", ".join(commits) + (f"; trained on {v['train_device']}" if v["train_device"] else "") + ")"
+        if todo and not v["have"]["train"]:
+            line += " (not trained here: its recipe needs a GPU or more CPU time than this run had)"
+        elif todo:
             line += " (outputs missing: " + ", ".join(f"`{c}`" for c in todo) + ")"
         out.append(line)
     out += [f"- this report: `netpipe report`{at}", ""]

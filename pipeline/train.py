@@ -398,7 +398,7 @@ def _train(p: Params, variant: str, d: distributed.Dist, dev: torch.device) -> d
         "torch": torch.__version__, "amp_bf16": fast.amp, "channels_last": fast.channels_last,
         "compiled": fast.compile, "speed": fast.to_dict(), "quick": p.quick.enabled, "config_hash": config_hash,
         "code_hash": code_hash,
-        "command": f"netpipe train {variant}",
+        "command": f"netpipe train {variant}", "git_commit": fileio.git_commit(),
     }
     if d.main:
         _finish(variant, state["history"], summary)
