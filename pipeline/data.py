@@ -187,9 +187,12 @@ def _download(fmt: str, root: Path) -> Raw:
     cls = datasets.CIFAR10 if fmt == "cifar10" else datasets.MNIST
     try:
         train, test = (cls(root=str(root), train=t, download=True) for t in (True, False))
-    except Exception as exc:  # URLError, RuntimeError (md5 mismatch), OSError
+    except Exception as exc:  # URLError, RuntimeError (md5 mismatch; MNIST: "Error downloading ..." over lines), OSError
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        why = (lines[-1] if lines else type(exc).__name__)[:200]  # the last cause, not every mirror tried
         raise DataError(
-            f"cannot download {fmt} into {root}: {exc} (offline? use source: local with the official files)"
+            f"cannot download {fmt} into {root} ({why}); offline? set data.{fmt}: source: local, path: <the official "
+            f"files> (README, Data)"
         ) from None
     if fmt == "cifar10":
         x = [np.ascontiguousarray(d.data.transpose(0, 3, 1, 2)) for d in (train, test)]
