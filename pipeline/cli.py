@@ -1,25 +1,133 @@
 """The `netpipe` command. Each subcommand is one DVC stage (or a user tool) and imports its module lazily,
-so `netpipe --help` and `netpipe predict` never pay for importing torch."""
+so `netpipe --help` and `netpipe predict` never pay for importing torch.
+
+`netpipe predict` is also a one-shot user command, whose start-up time shows, and importing typer (with its copy of
+click, and pydantic) costs ~70 ms. So main() reads predict's arguments with a small parser, `predict_options`, that
+takes the spellings typer accepts and reads them as typer does; whatever it is not sure of (--help, an unknown or
+misspelt option, a bad --top-k, no image, a shell-completion request) it leaves to the typer app, which is built
+only then (`build_app`): help, one-line usage errors and exit codes stay typer's, unchanged.
+"""
 
 from __future__ import annotations
 
+import errno
+import functools
+import os
 import sys
 from pathlib import Path
 from typing import List, Optional
 
-import typer
-
 from .errors import NetpipeError
 
-app = typer.Typer(
-    add_completion=False,
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-    help="netpipe: prepare data, train, evaluate, export to ONNX, benchmark and report image classifiers.",
-)
+# predict's options, as the typer command below declares them (tests/test_predict.py checks the two agree)
+PREDICT_VALUE_OPTIONS = {"--model": "model", "-m": "model", "--top-k": "top_k", "-k": "top_k", "--dataset": "dataset"}
+PREDICT_FLAGS = {"--ten-crop": "ten_crop", "--json": "json_out"}
 
-ParamsOpt = typer.Option(Path("params.yaml"), "--params", "-p", help="params file (default: params.yaml)")
+
+@functools.lru_cache(maxsize=1)
+def build_app():
+    """The typer app, built on first use (not by `netpipe predict IMAGE...`: see the module docstring)."""
+    import typer
+
+    app = typer.Typer(
+        add_completion=False,
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+        help="netpipe: prepare data, train, evaluate, export to ONNX, benchmark and report image classifiers.",
+    )
+
+    ParamsOpt = typer.Option(Path("params.yaml"), "--params", "-p", help="params file (default: params.yaml)")
+
+    @app.command()
+    def prepare(
+        datasets: Optional[List[str]] = typer.Argument(None, help="datasets to prepare (default: those the variants use)"),
+        params_file: Path = ParamsOpt,
+    ) -> None:
+        """Read a dataset from its source and write data/prepared/DATASET.npz (uint8 arrays, validation split)."""
+        p = _params(params_file)
+        from . import data
+
+        wanted = datasets or sorted(set(p.variants.values()))
+        for name in wanted:
+            if name not in p.data:
+                raise NetpipeError(f"unknown dataset '{name}'; allowed: {', '.join(p.data)}")
+            data.prepare(p, name)
+
+    @app.command()
+    def train(variant: str, params_file: Path = ParamsOpt) -> None:
+        """Train VARIANT: best and last checkpoints in models/, curves in artifacts/train/."""
+        p = _params(params_file)
+        p.dataset_of(variant)
+        from . import train as mod
+
+        mod.run(p, variant)
+
+    @app.command()
+    def evaluate(variant: str, params_file: Path = ParamsOpt) -> None:
+        """Single-crop and multi-crop accuracy of VARIANT on the test set: artifacts/metrics/VARIANT.json."""
+        p = _params(params_file)
+        p.dataset_of(variant)
+        from . import evaluate as mod
+
+        mod.run(p, variant)
+
+    @app.command()
+    def export(variant: str, params_file: Path = ParamsOpt) -> None:
+        """Export VARIANT to models/VARIANT.onnx and check onnxruntime against PyTorch."""
+        p = _params(params_file)
+        p.dataset_of(variant)
+        from . import export as mod
+
+        mod.run(p, variant)
+
+    @app.command()
+    def bench(variant: str, params_file: Path = ParamsOpt) -> None:
+        """Inference latency and throughput of VARIANT on every available backend: artifacts/bench/VARIANT.json."""
+        p = _params(params_file)
+        p.dataset_of(variant)
+        from . import bench as mod
+
+        mod.run(p, variant)
+
+    @app.command()
+    def report(params_file: Path = ParamsOpt) -> None:
+        """Write artifacts/report.md, artifacts/summary.json and the plots from all stage outputs."""
+        p = _params(params_file)
+        from . import report as mod
+
+        mod.run(p)
+
+    @app.command()
+    def variants(params_file: Path = ParamsOpt) -> None:
+        """List the variants with their dataset, parameter count and training recipe."""
+        p = _params(params_file)
+        from . import train as mod
+
+        mod.list_variants(p)
+
+    @app.command()
+    def predict(
+        images: List[Path] = typer.Argument(..., help="image files (PNG, JPEG, BMP, WebP, ...)"),
+        model: Optional[Path] = typer.Option(None, "--model", "-m", help="ONNX model (default: best in artifacts/summary.json)"),
+        top_k: int = typer.Option(1, "--top-k", "-k", min=1, help="classes to show per image"),
+        ten_crop: bool = typer.Option(False, "--ten-crop", help="average the model's multi-crop protocol"),
+        json_out: bool = typer.Option(False, "--json", help="machine-readable output"),
+        dataset: Optional[str] = typer.Option(None, "--dataset", help="pick the best model of this dataset"),
+    ) -> None:
+        """Classify images with an exported ONNX model (onnxruntime only, no torch)."""
+        from . import predict as mod
+
+        code = mod.run(images, model=model, top_k=top_k, ten_crop=ten_crop, json_out=json_out, dataset=dataset)
+        raise typer.Exit(code)
+
+    return app
+
+
+def __getattr__(name: str):
+    if name == "app":  # `pipeline.cli.app`, as before the app was built lazily
+        return build_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _params(path: Path):
@@ -28,116 +136,103 @@ def _params(path: Path):
     return params.load(path)
 
 
-@app.command()
-def prepare(
-    datasets: Optional[List[str]] = typer.Argument(None, help="datasets to prepare (default: those the variants use)"),
-    params_file: Path = ParamsOpt,
-) -> None:
-    """Read a dataset from its source and write data/prepared/DATASET.npz (uint8 arrays, validation split)."""
-    p = _params(params_file)
-    from . import data
-
-    wanted = datasets or sorted(set(p.variants.values()))
-    for name in wanted:
-        if name not in p.data:
-            raise NetpipeError(f"unknown dataset '{name}'; allowed: {', '.join(p.data)}")
-        data.prepare(p, name)
-
-
-@app.command()
-def train(variant: str, params_file: Path = ParamsOpt) -> None:
-    """Train VARIANT: best and last checkpoints in models/, curves in artifacts/train/."""
-    p = _params(params_file)
-    p.dataset_of(variant)
-    from . import train as mod
-
-    mod.run(p, variant)
-
-
-@app.command()
-def evaluate(variant: str, params_file: Path = ParamsOpt) -> None:
-    """Single-crop and multi-crop accuracy of VARIANT on the test set: artifacts/metrics/VARIANT.json."""
-    p = _params(params_file)
-    p.dataset_of(variant)
-    from . import evaluate as mod
-
-    mod.run(p, variant)
-
-
-@app.command()
-def export(variant: str, params_file: Path = ParamsOpt) -> None:
-    """Export VARIANT to models/VARIANT.onnx and check onnxruntime against PyTorch."""
-    p = _params(params_file)
-    p.dataset_of(variant)
-    from . import export as mod
-
-    mod.run(p, variant)
+def predict_options(args: list[str]) -> Optional[dict]:
+    """The keyword arguments of predict.run for `netpipe predict ARGS`, read as typer reads them (options anywhere,
+    `--opt=V`, `-kV`, `--` ends the options, the last of a repeated option wins), or None when typer must answer."""
+    if any(k.startswith("_") and k.endswith("_COMPLETE") for k in os.environ):  # a shell-completion request
+        return None
+    kw: dict = {"images": [], "model": None, "top_k": "1", "ten_crop": False, "json_out": False, "dataset": None}
+    rest = list(args)
+    while rest:
+        arg = rest.pop(0)
+        if arg == "--":
+            kw["images"] += rest
+            break
+        if not arg.startswith("-") or arg == "-":
+            kw["images"].append(arg)
+            continue
+        if arg.startswith("--"):
+            name, eq, value = arg.partition("=")
+            inline = bool(eq)
+        else:  # click reads -kVALUE (and -k=3 as the value "=3")
+            name, value, inline = arg[:2], arg[2:], len(arg) > 2
+        if name in PREDICT_FLAGS and not inline:
+            kw[PREDICT_FLAGS[name]] = True
+        elif name in PREDICT_VALUE_OPTIONS and (inline or rest):
+            kw[PREDICT_VALUE_OPTIONS[name]] = value if inline else rest.pop(0)
+        else:
+            return None  # --help, an unknown option, a flag with a value, an option missing its value
+    top_k = kw["top_k"]
+    if not kw["images"] or not (top_k.isascii() and top_k.isdigit() and int(top_k) >= 1):
+        return None
+    images = [Path(p) for p in kw["images"]]
+    model = None if kw["model"] is None else Path(kw["model"])
+    if any(os.path.exists(p) and not os.access(p, os.R_OK) for p in images + [model] if p is not None):
+        return None  # typer's usage error: "Invalid value for 'images': Path '...' is not readable."
+    return {**kw, "images": images, "model": model, "top_k": int(top_k)}
 
 
-@app.command()
-def bench(variant: str, params_file: Path = ParamsOpt) -> None:
-    """Inference latency and throughput of VARIANT on every available backend: artifacts/bench/VARIANT.json."""
-    p = _params(params_file)
-    p.dataset_of(variant)
-    from . import bench as mod
+class _Pacified:
+    """A standard stream whose flush ignores a closed pipe (click's PacifyFlushWrapper): `netpipe predict | head`."""
 
-    mod.run(p, variant)
+    def __init__(self, stream):
+        self._stream = stream
 
+    def flush(self):
+        try:
+            self._stream.flush()
+        except OSError as exc:
+            if exc.errno != errno.EPIPE:
+                raise
 
-@app.command()
-def report(params_file: Path = ParamsOpt) -> None:
-    """Write artifacts/report.md, artifacts/summary.json and the plots from all stage outputs."""
-    p = _params(params_file)
-    from . import report as mod
-
-    mod.run(p)
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
 
 
-@app.command()
-def variants(params_file: Path = ParamsOpt) -> None:
-    """List the variants with their dataset, parameter count and training recipe."""
-    p = _params(params_file)
-    from . import train as mod
-
-    mod.list_variants(p)
-
-
-@app.command()
-def predict(
-    images: List[Path] = typer.Argument(..., help="image files (PNG, JPEG, BMP, WebP, ...)"),
-    model: Optional[Path] = typer.Option(None, "--model", "-m", help="ONNX model (default: best in artifacts/summary.json)"),
-    top_k: int = typer.Option(1, "--top-k", "-k", min=1, help="classes to show per image"),
-    ten_crop: bool = typer.Option(False, "--ten-crop", help="average the model's multi-crop protocol"),
-    json_out: bool = typer.Option(False, "--json", help="machine-readable output"),
-    dataset: Optional[str] = typer.Option(None, "--dataset", help="pick the best model of this dataset"),
-) -> None:
-    """Classify images with an exported ONNX model (onnxruntime only, no torch)."""
-    from . import predict as mod
-
-    code = mod.run(images, model=model, top_k=top_k, ten_crop=ten_crop, json_out=json_out, dataset=dataset)
-    raise typer.Exit(code)
-
-
-def main() -> None:
+def run_predict(options: dict) -> int:
+    """predict.run(**options), ending as the typer command does: Ctrl-C exits 130 silently, a closed stdout 1."""
     try:
-        code = app(standalone_mode=False)  # with standalone_mode=False click returns typer.Exit's code, not raises it
-    except NetpipeError as exc:
-        print(f"netpipe: error: {exc}", file=sys.stderr)
-        sys.exit(exc.exit_code)
+        from . import predict
+
+        return predict.run(**options)
+    except KeyboardInterrupt:
+        return 130
+    except OSError as exc:
+        if exc.errno != errno.EPIPE:
+            raise
+        sys.stdout, sys.stderr = _Pacified(sys.stdout), _Pacified(sys.stderr)
+        return 1
+
+
+def run_typer() -> Optional[int]:
+    import typer
+
+    try:
+        return build_app()(standalone_mode=False)  # with standalone_mode=False click returns typer.Exit's code
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:
         print("netpipe: aborted", file=sys.stderr)
-        sys.exit(130)
-    except KeyboardInterrupt:
-        print("netpipe: interrupted", file=sys.stderr)
         sys.exit(130)
     except Exception as exc:  # click usage errors (recent typer raises those of its own copy of click, typer._click)
         if any(c.__name__ == "ClickException" for c in type(exc).__mro__):
             print(f"netpipe: error: {exc.format_message()}", file=sys.stderr)
             sys.exit(exc.exit_code)
         raise
-    if isinstance(code, int) and code:  # `netpipe predict` with a bad image: typer.Exit(1)
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    options = predict_options(args[1:]) if args[:1] == ["predict"] else None
+    try:
+        code = run_predict(options) if options is not None else run_typer()
+    except NetpipeError as exc:
+        print(f"netpipe: error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        print("netpipe: interrupted", file=sys.stderr)
+        sys.exit(130)
+    if isinstance(code, int) and code:  # `netpipe predict` with a bad image: exit 1
         sys.exit(code)
 
 

@@ -23,7 +23,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from . import fileio, paths, preprocess, runtime
+from . import paths, preprocess, runtime
 from .errors import InputError
 
 META_FORMAT = "netpipe-onnx-1"  # metadata_props["netpipe_format"] of models written by `netpipe export`
@@ -107,6 +107,8 @@ def default_model(dataset: Optional[str]) -> Path:
     """models/VARIANT.onnx of the best variant in artifacts/summary.json."""
     if not paths.SUMMARY.is_file():
         raise InputError(f"no --model given and {paths.SUMMARY} not found: run `dvc repro` first, or pass --model PATH")
+    from . import fileio  # here: it imports tempfile and shutil, which `predict --model M` has no use for
+
     summary = fileio.read_json(paths.SUMMARY, "summary")
     best = summary.get("best") if isinstance(summary, dict) else None
     if not isinstance(best, dict) or not best:

@@ -29,6 +29,9 @@ import warnings
 from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+# The plugins of FORMATS, registered up front: Image.open(formats=FORMATS) would otherwise call Image.init(), which
+# imports all of PIL's ~40 plugins (~30 ms of a cold `netpipe predict` on a JPEG), to find the ones not yet loaded.
+from PIL import BmpImagePlugin, JpegImagePlugin, PngImagePlugin, WebPImagePlugin  # noqa: F401
 
 FORMATS = ("PNG", "JPEG", "BMP", "WEBP")
 MAX_PIXELS = 40_000_000  # e.g. 8000x5000; larger images are refused (decompression bombs)

@@ -433,6 +433,62 @@ print(json.dumps({{"code": code, "heavy": heavy, "ort": "onnxruntime" in sys.mod
     assert json.loads(r.stdout)[0]["predictions"]
 
 
+def test_predict_imports_no_cli_framework(tmp_path):
+    """Issue 16: a cold `netpipe predict` (the console script, as a user runs it) pays for numpy, PIL and onnxruntime,
+    not for torch nor for typer's machinery (its copy of click, pydantic, rich): Python's own import log
+    (PYTHONPROFILEIMPORTTIME) names every module the process imported. A hand-built model: no tiny project needed."""
+    model = fake_model(tmp_path / "digits.onnx", ["N", 1, 227, 227], 10, digit_props())
+    Image.fromarray(digit()).save(tmp_path / "seven.png")
+    r = subprocess.run([str(NETPIPE), "predict", "--json", "--model", str(model), str(tmp_path / "seven.png")],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=120, env={**ENV, "PYTHONPROFILEIMPORTTIME": "1"})
+    assert r.returncode == 0, r.stderr[-3000:]
+    imported = {line.rsplit("|", 1)[-1].strip() for line in r.stderr.splitlines() if line.startswith("import time:")}
+    assert {"onnxruntime", "PIL.Image", "pipeline.predict"} <= imported, "the import log is incomplete"
+    banned = sorted(m for m in imported if m.split(".")[0] in {"torch", "typer", "click", "pydantic", "pydantic_core", "rich"})
+    assert banned == [], f"netpipe predict imported {banned}"
+    assert json.loads(r.stdout)[0]["predictions"]
+
+
+FAST_ARGS = [  # what cli.predict_options reads itself
+    ["a.png", "--model", "m.onnx"], ["a.png", "b.png", "--json", "--ten-crop", "--top-k", "3"],
+    ["-k3", "-mm.onnx", "a.png"], ["--top-k=12", "--model=", "a.png", "--dataset", ""], ["a.png", "-k", "007"],
+    ["--json", "a.png", "--ten-crop", "b.png", "--model", "x", "--model", "y", "--json"],
+    ["a.png", "--", "-x.png", "--json"], ["a.png", "-m=m.onnx", "--dataset", "--top-k"], ["a.png", "-", "./c//d/"],
+]
+TYPER_ARGS = [  # what it leaves to typer: help, usage errors, the spellings typer reads with pydantic's leniency
+    [], ["--json"], ["a.png", "--help"], ["a.png", "-h"], ["a.png", "--top-k", "0"], ["a.png", "-k", "1_0"],
+    ["a.png", "--top-k", "3.0"], ["a.png", "--top-k", "²"], ["a.png", "--model"], ["a.png", "--json=1"],
+    ["a.png", "--no-json"], ["a.png", "--top"], ["a.png", "-jk"],
+]
+
+
+def test_predict_options_read_as_typer_does(monkeypatch, capsys):
+    """The parser that spares `netpipe predict` importing typer (cli.predict_options) against the typer command, with
+    predict.run stubbed: for each argument list, the same call (or none), output and exit code either way."""
+    from pipeline import cli
+
+    own = cli.predict_options
+
+    def outcome(args, parser):
+        calls = []
+        monkeypatch.setattr(predict, "run", lambda images, **kw: calls.append((images, kw)) or len(images) - 1)
+        monkeypatch.setattr(cli, "predict_options", parser)
+        monkeypatch.setattr(sys, "argv", ["netpipe", "predict", *args])
+        try:
+            cli.main()
+            code = 0
+        except SystemExit as exc:
+            code = exc.code
+        return (code, *capsys.readouterr(), calls)
+
+    for args in FAST_ARGS + TYPER_ARGS:
+        assert (own(args) is not None) == (args in FAST_ARGS), args
+        assert outcome(args, own) == outcome(args, lambda _: None), args
+    assert own(["-k3", "a.png", "-mm.onnx", "--json"]) == {"images": [Path("a.png")], "model": Path("m.onnx"),
+                                                           "top_k": 3, "ten_crop": False, "json_out": True,
+                                                           "dataset": None}
+
+
 # ---------------------------------------------------------------------------------------------------------
 # bad images: one line each, the others still classified, exit 1
 # ---------------------------------------------------------------------------------------------------------
