@@ -4,9 +4,10 @@
 
 For each variant: the same network (its registered builder and options), batch and data (a real prepared dataset
 of generated images). netpipe's side is `train.run` itself (its loop with the recipe's augmentation, and the
-bf16/channels-last choice of pipeline/speed.py); its images/s is the second epoch's (the first warms up and fills
-the choice cache), validation on 8 images included. The plain side is the loop a user writes: fp32, contiguous
-tensors, SGD, one untimed warm-up pass over the same steps, then the timed pass. `extra_info` holds both images/s,
+bf16/channels-last choice of pipeline/speed.py); its images/s is the faster of epochs 2 and 3 (the first warms up
+and fills the choice cache), validation on 8 images included. The plain side is the loop a user writes: fp32,
+contiguous tensors, SGD, each batch normalised and, where the recipe augments, padded-cropped and flipped with
+torchvision's v2 transforms; one untimed warm-up pass over the same steps, then the faster of two timed passes. `extra_info` holds both images/s,
 their ratio and what netpipe used; the ratio is asserted >= 1 only loosely (0.9: timing noise on a shared machine),
 the goal (>= 3x on a bf16-capable CPU for the conv-heavy nets) is read off the JSON.
 """
@@ -24,7 +25,7 @@ from tests.conftest import _REPO, _cwd
 # variant, dataset, batch (googlenet and the 227x227 MNIST AlexNet at 32: a plain fp32 step takes seconds)
 CASES = [("alexnet_thinner_4", "cifar10", 64), ("alexnet_keras", "cifar10", 64),
          ("googlenet_cifar", "cifar10", 32), ("alexnet_mnist_bn", "mnist", 32)]
-STEPS = 6
+STEPS = 8
 
 
 def _project(root, variant: str, dataset: str, batch: int):
@@ -43,7 +44,7 @@ def _project(root, variant: str, dataset: str, batch: int):
     raw["variants"] = {variant: dataset}
     raw["datasets"] = sorted(set(raw["variants"].values()))
     raw["nets"] = {variant: raw["nets"][variant]}
-    raw["nets"][variant]["train"].update({"epochs": 2, "batch_size": batch, "max_steps_per_epoch": STEPS,
+    raw["nets"][variant]["train"].update({"epochs": 3, "batch_size": batch, "max_steps_per_epoch": STEPS,
                                           "log_every": STEPS})
     (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     with _cwd(root):
@@ -65,25 +66,33 @@ def _plain_images_per_s(p, variant: str, dataset: str, batch: int) -> float:
     model = nets.create(net.arch, d.num_classes, d.channels, input_size=net.input_size, **net.options)
     opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
     mean, std = (torch.tensor(v).view(1, -1, 1, 1) for v in p.normalization(variant))
+    from torchvision.transforms import v2
+
     x = torch.from_numpy(d.x_train[: batch * STEPS])
     if net.input_size != x.shape[-1]:
-        x = F.interpolate(x.float(), size=net.input_size, mode="bilinear")
-    x = ((x.float() / 255 - mean) / std).view(STEPS, batch, *x.shape[1:])
+        x = F.interpolate(x.float(), size=net.input_size, mode="bilinear").round().clamp(0, 255).to(torch.uint8)
+    x = x.view(STEPS, batch, *x.shape[1:])
     y = torch.from_numpy(d.y_train[: batch * STEPS]).view(STEPS, batch)
+    aug = net.train.augment
+    augment = (v2.Compose([v2.RandomCrop(net.input_size, padding=aug.crop_padding or None),
+                           v2.RandomHorizontalFlip()]) if aug.enabled else (lambda b: b))
     model.train()
 
     def epoch():
         for i in range(STEPS):
-            out = model(x[i])
+            out = model((augment(x[i]).float() / 255 - mean) / std)
             loss = F.cross_entropy(out[0] if isinstance(out, tuple) else out, y[i])
             opt.zero_grad()
             loss.backward()
             opt.step()
 
     epoch()  # warm-up
-    t0 = time.perf_counter()
-    epoch()
-    return STEPS * batch / (time.perf_counter() - t0)
+    best = float("inf")
+    for _ in range(2):
+        t0 = time.perf_counter()
+        epoch()
+        best = min(best, time.perf_counter() - t0)
+    return STEPS * batch / best
 
 
 @pytest.mark.parametrize("variant,dataset,batch", CASES, ids=[c[0] for c in CASES])
@@ -95,7 +104,7 @@ def test_train_speed_vs_plain(benchmark, tmp_path, variant, dataset, batch):
         plain = _plain_images_per_s(p, variant, dataset, batch)
         summary = benchmark.pedantic(train.run, args=(p, variant), rounds=1, iterations=1)
         curves = list(__import__("csv").DictReader(paths.train_log(variant).open()))
-        ours = STEPS * batch / float(curves[1]["seconds"])
+        ours = STEPS * batch / min(float(c["seconds"]) for c in curves[1:])
         assert fileio.read_json(paths.train_summary(variant))["steps_per_epoch"] == STEPS
     ratio = ours / plain
     benchmark.group = "training images/s: netpipe vs plain fp32 loop"
