@@ -6,7 +6,7 @@ For each variant: the same network (its registered builder and options), batch a
 of generated images). netpipe's side is `train.run` itself (its loop with the recipe's augmentation, and the
 bf16/channels-last choice of pipeline/speed.py); its images/s is the faster of epochs 2 and 3 (the first warms up
 and fills the choice cache), validation on 8 images included. The plain side is the loop a user writes: fp32,
-contiguous tensors, SGD, each batch normalised and, where the recipe augments, padded-cropped and flipped with
+contiguous tensors, the recipe's optimizer (torch.optim), each batch normalised and, where the recipe augments, padded-cropped and flipped with
 torchvision's v2 transforms; one untimed warm-up pass over the same steps, then the faster of two timed passes. `extra_info` holds both images/s,
 their ratio and what netpipe used; the ratio is asserted >= 1 only loosely (0.9: timing noise on a shared machine),
 the goal (>= 3x on a bf16-capable CPU for the conv-heavy nets) is read off the JSON.
@@ -64,7 +64,12 @@ def _plain_images_per_s(p, variant: str, dataset: str, batch: int) -> float:
     d = load_prepared(dataset)
     torch.manual_seed(0)
     model = nets.create(net.arch, d.num_classes, d.channels, input_size=net.input_size, **net.options)
-    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+    o = net.train.optimizer  # the recipe's optimizer, as plain PyTorch (nesterov costs a few ops per weight)
+    if o.name in ("sgd", "nesterov"):
+        opt = torch.optim.SGD(model.parameters(), lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay,
+                              nesterov=o.name == "nesterov")
+    else:
+        opt = torch.optim.Adam(model.parameters(), lr=o.lr, betas=o.betas, weight_decay=o.weight_decay)
     mean, std = (torch.tensor(v).view(1, -1, 1, 1) for v in p.normalization(variant))
     from torchvision.transforms import v2
 
