@@ -555,7 +555,8 @@ def run(p: Params, variant: str) -> dict:
     if "fp32" not in precisions:
         precisions.insert(0, "fp32")
 
-    cpu_precisions = ["fp32"] + (["bf16"] if "bf16" in precisions and speed.bf16_native() else [])
+    # bf16 whenever the CPU does it natively: training may have run in it (the report's training-speed table)
+    cpu_precisions = ["fp32"] + (["bf16"] if speed.bf16_native() else [])
     peak: dict[str, Any] = {"method": FLOOR_METHOD, "cpu": measure_peak(torch.device("cpu"), cpu_precisions)}
     if cuda_torch:
         peak["cuda"] = measure_peak(dev, precisions)

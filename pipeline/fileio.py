@@ -116,15 +116,19 @@ def read_json(path: str | os.PathLike, what: str = "file") -> Any:
 
 
 def git_commit() -> "str | None":
-    """The checkout's commit (12 hex digits, "+dirty" when tracked files differ from it), or None outside git."""
+    """The commit of the code that runs: the git checkout holding this package (12 hex digits, "+dirty" when its
+    tracked files differ from it), or None when the package is not in a git checkout (a wheel install). Asked where
+    the package lives, not in the working directory: an editable install runs its own checkout's code anywhere."""
     import subprocess
 
+    where = str(Path(__file__).resolve().parent)
     try:
-        head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, timeout=10)
+        head = subprocess.run(["git", "-C", where, "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True,
+                              timeout=10)
         if head.returncode != 0 or not head.stdout.strip():
             return None
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                               text=True, timeout=10)
+        dirty = subprocess.run(["git", "-C", where, "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10)
         return head.stdout.strip() + ("+dirty" if dirty.returncode == 0 and dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
         return None

@@ -258,6 +258,8 @@ def test_export_json_parity_and_accuracy(p, variant):
         assert f16["max_abs_diff"] == max(f16["by_input"].values())
     else:
         assert f16["within_tolerance"] is False and "overflow" in f16["reason"]
+    n16 = f16["accuracy"].pop("n_test")  # a spread subset on the CPU provider (export.fp16_cpu_accuracy_samples)
+    assert 0 < n16 <= min(acc["n_test"], p.export.fp16_cpu_accuracy_samples)
     assert set(f16["accuracy"]) == set(ACC_KEYS) and all(0 <= v <= 1 for v in f16["accuracy"].values())
     assert METADATA_KEYS - {"classes", "precision"} <= set(r["metadata"])
 

@@ -44,7 +44,7 @@ def _mutate(path: str, value, delete: bool = False) -> dict:
     ("nets.googlenet_cifar.train.epochs", "many", r"nets\.googlenet_cifar\.train\.epochs: .*integer"),
     ("nets.googlenet_cifar.train.epohcs", 3, r"nets\.googlenet_cifar\.train\.epohcs: unknown key; allowed: epochs, batch_size"),
     ("data.cifar10.sauce", "x", r"data\.cifar10\.sauce: unknown key; allowed: source, format, path"),
-    ("bogus", 1, r"bogus: unknown key; allowed: seed, quick, data, variants, nets"),
+    ("bogus", 1, r"bogus: unknown key; allowed: seed, quick, data, variants, datasets, nets"),
     ("nets.googlenet_cifar.train.optimizer.name", "rmsprop", r"optimizer\.name: Input should be 'sgd', 'nesterov', 'adam' or 'adamw'"),
     ("nets.googlenet_cifar.eval.crop", 64, r"nets\.googlenet_cifar\.eval\.crop: crop 64 is larger than the image \(40x40 after resize/pad\); allowed: at most 40"),
     ("variants.resnet50", "cifar10", r"variants\.resnet50: unknown variant; defined in nets: alexnet_cifar"),
