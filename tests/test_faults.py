@@ -45,13 +45,21 @@ def _project(root: Path) -> Path:
     return root
 
 
-def _env() -> dict:
-    return {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+HOOKS = ROOT / "tests" / "hooks"  # sitecustomize.py: NETPIPE_TEST_SIGNAL sends a signal after a given step
+STEPS = 3 * 8  # epochs x max_steps_per_epoch in _project
 
 
-def _cmd(root: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=root, env=_env(), capture_output=True,
-                          text=True, timeout=600)
+def _env(signal_at: str | None = None) -> dict:
+    env = {**os.environ, "PYTHONPATH": f"{HOOKS}{os.pathsep}{ROOT}", "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    env.pop("NETPIPE_TEST_SIGNAL", None)
+    if signal_at:
+        env["NETPIPE_TEST_SIGNAL"] = signal_at
+    return env
+
+
+def _cmd(root: Path, *args: str, signal_at: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=root, env=_env(signal_at),
+                          capture_output=True, text=True, timeout=600)
 
 
 def _train_and_kill(root: Path, sig: int, after_line: str, delay: float) -> subprocess.CompletedProcess:
@@ -73,12 +81,25 @@ def _result(root: Path) -> tuple[dict, str]:
     return best["model"], "\n".join(rows)
 
 
+def _final_state(root: Path, steps_done: int) -> dict:
+    """Train on from the resume point up to the last step of the last epoch, stopping there with SIGTERM (after the
+    last epoch's checkpoint, before the run completes): the resume checkpoint then holds the final weights,
+    optimizer state and generator states. Returns it."""
+    r = _cmd(root, "train", VARIANT, signal_at=f"{STEPS - steps_done} SIGTERM self")
+    assert r.returncode == 128 + signal.SIGTERM, r.stderr[-2000:]
+    assert "SIGTERM: stopped after epoch 3" in r.stderr, r.stderr[-2000:]
+    return torch.load(root / "models" / "resume" / f"{VARIANT}.pt", weights_only=True)
+
+
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
+    """An uninterrupted run: its final training state, then (the same command again) its best model and curves."""
     root = _project(tmp_path_factory.mktemp("ref"))
+    final = _final_state(root, 0)
     r = _cmd(root, "train", VARIANT)
     assert r.returncode == 0, r.stderr
-    return _result(root)
+    assert "resuming from" in r.stderr and not (root / "models" / "resume" / f"{VARIANT}.pt").exists()
+    return _result(root), final
 
 
 def _same(a: tuple[dict, str], b: tuple[dict, str]) -> None:
@@ -88,31 +109,57 @@ def _same(a: tuple[dict, str], b: tuple[dict, str]) -> None:
         assert torch.equal(a[0][k], b[0][k]), k
 
 
-@pytest.mark.parametrize("sig,name", [(signal.SIGTERM, "SIGTERM"), (signal.SIGINT, "SIGINT")])
-def test_signal_checkpoints_mid_epoch_and_resumes_bitwise(tmp_path, reference, sig, name):
+def _same_state(a: dict, b: dict) -> None:
+    """Final weights, optimizer state (momentum buffers, lr) and generator states: bitwise."""
+    assert (a["epoch"], a["step"]) == (b["epoch"], b["step"]) == (3, 0)
+    _same((a["model"], ""), (b["model"], ""))
+    oa, ob = a["optimizer"], b["optimizer"]
+    assert oa["param_groups"] == ob["param_groups"] and oa["state"].keys() == ob["state"].keys()
+    for i in oa["state"]:
+        assert oa["state"][i].keys() == ob["state"][i].keys()
+        for k in oa["state"][i]:
+            assert torch.equal(oa["state"][i][k], ob["state"][i][k]), (i, k)
+    assert a["history"] == b["history"] or [{**h, "seconds": 0} for h in a["history"]] == \
+        [{**h, "seconds": 0} for h in b["history"]]
+
+
+# Kill points, on purpose (each after step 4: see tests/hooks/sitecustomize.py): inside epoch 1, the last step of epoch 1 (the signal lands at the epoch boundary: the
+# run stops after validating epoch 1), the first step of epoch 2, and one inside epoch 2 drawn from a seeded generator.
+KILLS = [("SIGINT", 5), ("SIGTERM", 8), ("SIGTERM", 9), ("SIGTERM", random.Random(14).randrange(10, 16))]
+
+
+@pytest.mark.parametrize("name,step", KILLS, ids=[f"{n}-step{s}" for n, s in KILLS])
+def test_signal_checkpoints_and_resumes_bitwise(tmp_path, reference, name, step):
     root = _project(tmp_path)
-    # the progress bar reports steps; the epoch-1 summary line marks the second epoch's start
-    r = _train_and_kill(root, sig, "epoch 1/3:", delay=random.uniform(0.2, 1.0))
+    sig = signal.Signals[name]
+    r = _cmd(root, "train", VARIANT, signal_at=f"{step} {name} self")
     assert r.returncode == 128 + sig, r.stderr[-2000:]
-    assert f"{name}: " in r.stderr and "run the same command to resume" in r.stderr
+    epoch, at = divmod(step, 8)
+    where = f"stopped after epoch {epoch}" if at == 0 else f"checkpoint saved at epoch {epoch + 1} step {at}/8"
+    assert f"{name}: {where}" in r.stderr and "run the same command to resume" in r.stderr, r.stderr[-2000:]
     assert "Traceback" not in r.stderr
     # `dvc repro` deletes a stage's outputs before it runs the stage again: the best epoch so far must survive
     (root / "models" / f"{VARIANT}.pt").unlink(missing_ok=True)
     shutil.rmtree(root / "artifacts" / "train", ignore_errors=True)
+    final = _final_state(root, step)
+    _same_state(reference[1], final)
     r2 = _cmd(root, "train", VARIANT)
     assert r2.returncode == 0, r2.stderr
     assert "resuming from" in r2.stderr
-    _same(reference, _result(root))
+    _same(reference[0], _result(root))
 
 
 def test_sigkill_resumes_from_last_epoch(tmp_path, reference):
     root = _project(tmp_path)
-    r = _train_and_kill(root, signal.SIGKILL, "epoch 2/3:", delay=random.uniform(0.0, 0.5))
+    r = _cmd(root, "train", VARIANT, signal_at="13 SIGKILL self")  # mid-epoch 2: nothing saved since epoch 1
     assert r.returncode == -signal.SIGKILL
+    ck = torch.load(root / "models" / "resume" / f"{VARIANT}.pt", weights_only=True)
+    assert (ck["epoch"], ck["step"]) == (1, 0)
+    _same_state(reference[1], _final_state(root, 8))
     r2 = _cmd(root, "train", VARIANT)
     assert r2.returncode == 0, r2.stderr
     assert "resuming from" in r2.stderr
-    _same(reference, _result(root))
+    _same(reference[0], _result(root))
     # a completed run leaves no resume state: running it again (as `dvc repro` does after a code change) trains
     # from scratch instead of "resuming" a finished run and writing nothing (seen through its first epoch)
     assert not list((root / "models" / "resume").iterdir())
