@@ -274,6 +274,34 @@ def test_report_missing_outputs_show_na(pipeline_project, tmp_path, monkeypatch)
     assert summary["best"]["cifar10"] in ("alexnet_cifar", "alexnet_thinner_4")
 
 
+def test_report_cells_follow_the_stage_outputs(pipeline_project, tmp_path, monkeypatch):
+    """The tamper test: change the stage outputs of one variant to values no run would give, regenerate, and see
+    exactly those values in its row and in summary.json (and the old ones gone): no cell is typed in or cached."""
+    root = _copy_project(pipeline_project, tmp_path / "proj")
+    monkeypatch.chdir(root)
+    v = "alexnet_thinner_4"
+
+    def row() -> str:
+        md = Path("artifacts/report.md").read_text()
+        return next(line for line in md.splitlines() if line.startswith(f"| {v} |"))
+
+    report.run(params.load("params.yaml"))
+    before = row()
+    m = _load(paths.metrics(v))
+    m.update({"top1": 0.123456, "top1_10crop": 0.987654, "top5": 0.5, "top5_10crop": 0.55})
+    paths.metrics(v).write_text(json.dumps(m))
+    b = _load(paths.bench(v))
+    b["results"]["ort_cpu"]["fp32"]["1"]["p50_ms"] = 4321.0
+    paths.bench(v).write_text(json.dumps(b))
+    summary = report.run(params.load("params.yaml"))
+    after = row()
+    assert after != before
+    for cell in (report._pct(0.123456), report._pct(0.987654), report._ms(4321.0)):
+        assert cell in after and cell not in before, (cell, after)
+    got = summary["variants"][v]
+    assert (got["top1"], got["top1_10crop"]) == (0.123456, 0.987654)
+
+
 def test_report_with_no_outputs_at_all(tmp_path, monkeypatch, pipeline_project):
     monkeypatch.chdir(tmp_path)
     shutil.copy(pipeline_project / "params.yaml", tmp_path / "params.yaml")

@@ -179,6 +179,23 @@ def test_evaluate_accuracy_recomputed_independently(p):
     assert float((ours[:, evaluate.CENTRE] - centre).abs().max()) <= 1e-5 * scale
 
 
+def test_multi_crop_averages_probabilities_not_logits():
+    """Pinned on logits where the two rules disagree for every image: one confident view for class 0 (logit 10)
+    and nine mild views for class 1 (logit 1). Averaged logits pick class 0 (1.0 vs 0.9); averaged softmax
+    probabilities, computed here by hand, pick class 1 (0.518 vs 0.291): evaluate must score class 1."""
+    e = math.exp(1.0)
+    mild = [1 / (2 + e), e / (2 + e), 1 / (2 + e)]  # softmax of (0, 1, 0)
+    confident = [math.exp(10) / (math.exp(10) + 2), 1 / (math.exp(10) + 2), 1 / (math.exp(10) + 2)]
+    by_hand = [(confident[c] + 9 * mild[c]) / 10 for c in range(3)]
+    assert by_hand[1] > by_hand[0] > by_hand[2]
+    views = torch.tensor([[10.0, 0.0, 0.0]] + [[0.0, 1.0, 0.0]] * 9)  # (10 views, 3 classes)
+    logits = views.expand(4, 10, 3).clone()  # 4 images
+    assert logits.mean(1).argmax(1).tolist() == [0] * 4  # what logit averaging would score
+    acc = evaluate.accuracy(logits, np.array([1, 1, 1, 1]))
+    assert acc["top1_10crop"] == 1.0
+    assert evaluate.accuracy(logits, np.array([0, 0, 0, 0]))["top1_10crop"] == 0.0
+
+
 @pytest.mark.parametrize("flips, views", [(True, 10), (False, 5)])
 def test_multi_crop_costs_one_forward_pass_per_view(p, flips, views):
     """10-crop (5-crop without mirroring, MNIST's protocol) feeds exactly `views` images per test image through the

@@ -23,7 +23,6 @@ ROOT = Path(__file__).resolve().parents[1]
 TEXT = (ROOT / "params.yaml").read_text()
 RAW = yaml.safe_load(TEXT)
 EXAMPLES = int(os.environ.get("NETPIPE_FUZZ_EXAMPLES", "400"))
-COUNTS = {"ok": 0, "error": 0}
 
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=True),
                     st.text(max_size=12), st.lists(st.integers(-5, 300), max_size=4))
@@ -89,37 +88,50 @@ def _check_one_line(exc: ParamsError) -> None:
     assert msg and "\n" not in msg and exc.exit_code == 2
 
 
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
-@given(mutated_text())
-def test_mutated_yaml_text(tmp_path_factory, text):
-    f = tmp_path_factory.mktemp("p") / "params.yaml"
-    f.write_text(text)
+def _try(load, arg, counts: dict) -> None:
+    """A valid config or a one-line ParamsError (exit code 2), tallied."""
     try:
-        params.load(f)
-        COUNTS["ok"] += 1
+        load(arg)
+        counts["ok"] += 1
     except ParamsError as exc:
         _check_one_line(exc)
-        COUNTS["error"] += 1
+        counts["error"] += 1
 
 
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
-@given(mutated_values())
-def test_mutated_values(raw):
-    try:
-        params.parse(raw)
-        COUNTS["ok"] += 1
-    except ParamsError as exc:
-        _check_one_line(exc)
-        COUNTS["error"] += 1
-
-
-def test_fuzz_counts_reported(capsys):
-    """Runs after the two fuzzers (file order): every case was counted as a result or a clean error. The count
-    is printed in every run (not only with -s)."""
-    total = COUNTS["ok"] + COUNTS["error"]
+def _report(what: str, counts: dict, capsys) -> None:
+    """Printed in every run (not only with -s); at least 100 cases (or all NETPIPE_FUZZ_EXAMPLES) were tried."""
     with capsys.disabled():
-        print(f"\nparams fuzz: {total} cases, {COUNTS['ok']} valid, {COUNTS['error']} one-line errors")
-    assert total >= 2 * min(EXAMPLES, 100)
+        print(f"\nparams fuzz, {what}: {counts['ok'] + counts['error']} cases, {counts['ok']} valid, "
+              f"{counts['error']} one-line errors")
+    assert counts["ok"] + counts["error"] >= min(EXAMPLES, 100)
+
+
+def test_mutated_yaml_text(tmp_path, capsys):
+    counts = {"ok": 0, "error": 0}
+
+    @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(mutated_text())
+    def fuzz(text):
+        f = tmp_path / "params.yaml"
+        f.write_text(text)
+        _try(params.load, f, counts)
+
+    fuzz()
+    _report("mutated YAML text", counts, capsys)
+    assert counts["error"] > 0
+
+
+def test_mutated_values(capsys):
+    counts = {"ok": 0, "error": 0}
+
+    @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(mutated_values())
+    def fuzz(raw):
+        _try(params.parse, raw, counts)
+
+    fuzz()
+    _report("mutated values", counts, capsys)
+    assert counts["ok"] > 0 and counts["error"] > 0
 
 
 def test_cli_on_garbage_params(tmp_path):

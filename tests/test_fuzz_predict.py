@@ -41,8 +41,6 @@ EXAMPLES = int(os.environ.get("NETPIPE_FUZZ_EXAMPLES", "100"))
 CASE_SECONDS = 10.0  # a case taking longer is a hang
 SMALL = "alexnet_thinner_4"
 NETPIPE = Path(sys.executable).with_name("netpipe")
-COUNTS: Counter = Counter()
-REASONS: Counter = Counter()
 MAGIC = [b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff\xe0", b"\xff\xd8\xff", b"BM", b"RIFF\x00\x10\x00\x00WEBPVP8 ",
          b"RIFF\x00\x10\x00\x00WEBPVP8L", b"GIF89a", b"II*\x00", b""]
 SIZES = [0, 1, 2, 255, 256, 32767, 65535, 65536, 100_000, 2**31 - 1, 2**32 - 1]
@@ -166,7 +164,10 @@ def workdir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("fuzz")
 
 
-def check_case(model, workdir: Path, label: str, blob: bytes, ext: str, ten_crop: bool, kind: str = "seed") -> dict:
+def check_case(model, workdir: Path, label: str, blob: bytes, ext: str, ten_crop: bool,
+               counts: Counter | None = None) -> dict:
+    """One case through predict.classify: a prediction or a one-line error, never a warning or a hang. Tallies the
+    outcome (and an error's reason) in `counts`."""
     sess, meta = model
     path = workdir / f"case{ext}"
     path.write_bytes(blob)
@@ -183,36 +184,57 @@ def check_case(model, workdir: Path, label: str, blob: bytes, ext: str, ten_crop
         reason = res["error"]
         assert reason and "\n" not in reason and len(reason) < 500, (label, reason)
         assert err.getvalue() == f"netpipe: {path}: {reason}\n", (label, err.getvalue())
-        COUNTS["error"] += 1
-        COUNTS[f"{kind}_error"] += 1
-        REASONS[reason.split(" (")[0].split(":")[0]] += 1
+        if counts is not None:
+            counts["error"] += 1
+            counts["error: " + reason.split(" (")[0].split(":")[0]] += 1
     else:
         preds = res["predictions"]
         assert err.getvalue() == "", label
         assert len(preds) == 3 and all(p["class"] in meta.classes for p in preds), (label, preds)
         probs = [p["probability"] for p in preds]
         assert all(math.isfinite(q) and 0.0 <= q <= 1.0 for q in probs) and probs == sorted(probs, reverse=True)
-        COUNTS["ok"] += 1
-        COUNTS[f"{kind}_ok"] += 1
+        if counts is not None:
+            counts["ok"] += 1
     return res
 
 
-@settings(max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
-@given(case=mutated_image(), ext=st.sampled_from([".png", ".jpg", ".bmp", ".webp", ""]), ten_crop=st.booleans())
-def test_mutated_images(model, workdir, case, ext, ten_crop):
-    label, blob = case
-    COUNTS["mutated"] += 1
-    check_case(model, workdir, label, blob, ext, ten_crop, "mutated")
+def _report(what: str, counts: Counter, capsys) -> None:
+    """Printed in every run (not only with -s): how many cases, how many predictions and one-line errors, why."""
+    reasons = ", ".join(f"{k[7:]} x{v}" for k, v in counts.most_common() if k.startswith("error: "))
+    with capsys.disabled():
+        print(f"\npredict fuzz, {what}: {counts['ok'] + counts['error']} cases, {counts['ok']} predictions, "
+              f"{counts['error']} one-line errors; reasons: {reasons}")
 
 
-@settings(max_examples=max(1, EXAMPLES // 2), deadline=None, database=None, suppress_health_check=list(HealthCheck))
-@given(case=random_blob(), ext=st.sampled_from([".png", ".jpg", ".webp", ""]))
-def test_random_bytes(model, workdir, case, ext):
-    label, blob = case
-    COUNTS["random"] += 1
-    res = check_case(model, workdir, label, blob, ext, False, "random")
-    if len(blob) < 40:  # far too short for any image of these formats
-        assert "error" in res, label
+def test_mutated_images(model, workdir, capsys):
+    counts: Counter = Counter()
+
+    @settings(max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(case=mutated_image(), ext=st.sampled_from([".png", ".jpg", ".bmp", ".webp", ""]), ten_crop=st.booleans())
+    def fuzz(case, ext, ten_crop):
+        label, blob = case
+        check_case(model, workdir, label, blob, ext, ten_crop, counts)
+
+    fuzz()
+    _report("mutated images", counts, capsys)
+    assert counts["ok"] + counts["error"] >= min(EXAMPLES, 100)
+    assert counts["ok"] > 0 and counts["error"] > 0, "both outcomes were reached"
+
+
+def test_random_bytes(model, workdir, capsys):
+    counts: Counter = Counter()
+
+    @settings(max_examples=max(1, EXAMPLES // 2), deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(case=random_blob(), ext=st.sampled_from([".png", ".jpg", ".webp", ""]))
+    def fuzz(case, ext):
+        label, blob = case
+        res = check_case(model, workdir, label, blob, ext, False, counts)
+        if len(blob) < 40:  # far too short for any image of these formats
+            assert "error" in res, label
+
+    fuzz()
+    _report("random blobs", counts, capsys)
+    assert counts["ok"] + counts["error"] >= min(EXAMPLES // 2, 50) and counts["error"] > 0
 
 
 def test_seed_images_all_classified(model, workdir):
@@ -221,21 +243,6 @@ def test_seed_images_all_classified(model, workdir):
     for name, blob in SEEDS:
         res = check_case(model, workdir, name, blob, ".img", ten_crop=True)
         assert "predictions" in res, (name, res)
-
-
-def test_fuzz_counts_reported(capsys):
-    """Runs after the fuzzers (file order): every case was counted as a prediction or a one-line error. The count
-    is printed in every run (not only with -s)."""
-    total = COUNTS["ok"] + COUNTS["error"]
-    tried = COUNTS["mutated"] + COUNTS["random"]
-    with capsys.disabled():
-        print(f"\npredict fuzz: {tried} cases + {len(SEEDS)} seeds: {COUNTS['ok']} predictions, {COUNTS['error']} one-line "
-              f"errors; mutated images {COUNTS['mutated']} ({COUNTS['mutated_ok']} predictions, "
-              f"{COUNTS['mutated_error']} errors), random blobs {COUNTS['random']} ({COUNTS['random_ok']} predictions, "
-              f"{COUNTS['random_error']} errors); reasons: " + ", ".join(f"{k} x{v}" for k, v in REASONS.most_common()))
-    assert tried >= min(EXAMPLES, 100)
-    assert total == tried + len(SEEDS)
-    assert COUNTS["ok"] > len(SEEDS) and COUNTS["error"] > 0, "both outcomes were reached"
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -281,4 +288,3 @@ def test_console_script_on_fuzzed_files(pipeline_project, tmp_path):
         named = [line.split(": ")[0] for line in out] + [line[len("netpipe: "):].split(": ")[0] for line in err]
         assert sorted(named) == sorted(map(str, batch)), "each file once: a result or an error"
         assert r.returncode == (1 if err else 0)
-    COUNTS["cli_files"] += len(files)

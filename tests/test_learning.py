@@ -31,7 +31,7 @@ FAMILIES = {
 # data it leaves it after about 200 steps of 64 images (docs/results/learn/), more than a test can afford. Here it
 # must stay finite and at or below ln 10 for its first steps; the old He init blows up at once.
 PLATEAU = {"alexnet_cifar_nolrn": (16, 20, 2)}
-def learn(root, variant: str, batch: int, steps: int, epochs: int, **net_overrides) -> list[dict]:
+def learn(root, variant: str, batch: int, steps: int, epochs: int, n_test: int = 8, **net_overrides) -> list[dict]:
     """Train VARIANT's recipe on generated data in ROOT; return its per-epoch curve."""
     from pipeline import data, params, paths, train
     from tests.datagen import make_cifar_batches, make_mnist_idx
@@ -40,9 +40,9 @@ def learn(root, variant: str, batch: int, steps: int, epochs: int, **net_overrid
     dataset = raw["variants"][variant]
     n_train = batch * steps + 64
     if dataset == "cifar10":
-        src = {"source": "local", "path": str(make_cifar_batches(root / "raw", n_train=n_train, n_test=8))}
+        src = {"source": "local", "path": str(make_cifar_batches(root / "raw", n_train=n_train, n_test=n_test))}
     else:
-        src = {"source": "local", "path": str(make_mnist_idx(root / "raw", n_train=n_train, n_test=8))}
+        src = {"source": "local", "path": str(make_mnist_idx(root / "raw", n_train=n_train, n_test=n_test))}
     raw["data"] = {dataset: {**raw["data"][dataset], **src, "val_size": 64}}
     raw["variants"] = {variant: dataset}
     raw["datasets"] = sorted(set(raw["variants"].values()))
@@ -96,3 +96,42 @@ def test_blown_up_init_fails_the_check(tmp_path):
 
     with pytest.raises((AssertionError, TrainingDiverged)):
         assert_stable(learn(tmp_path, "alexnet_cifar_nolrn", *PLATEAU["alexnet_cifar_nolrn"], **{"options.init": "msra"}))
+
+
+def test_learned_model_onnx_matches_pytorch_image_for_image(tmp_path):
+    """Accuracy parity on a model that has learned (not a 2-step model that predicts one class): thinner_4's recipe
+    on the learnable data, then the real evaluate and export stages; the ONNX file through onnxruntime predicts every
+    test image's class as the checkpoint does, single- and 10-crop, and both equal the metrics file's accuracies."""
+    import json
+
+    import torch
+
+    from pipeline import evaluate, export, params, paths
+    from pipeline.data import load_prepared
+    from pipeline.model import load_model, norm_tensors
+    from tests.conftest import _cwd
+
+    variant = "alexnet_thinner_4"
+    assert_learns(learn(tmp_path, variant, *FAMILIES[variant], n_test=200))
+    with _cwd(tmp_path):
+        p = params.load("params.yaml")
+        evaluate.run(p, variant)
+        export.run(p, variant)
+        net, cpu = p.variant(variant), torch.device("cpu")
+        x_test, y_test, _, _ = evaluate.eval_images(p, load_prepared(p.dataset_of(variant)))
+        mean, std = norm_tensors(p, variant, cpu)
+        model, _ = load_model(p, variant, cpu)
+        import onnxruntime as ort
+
+        sess = ort.InferenceSession(str(paths.onnx(variant)), providers=["CPUExecutionProvider"])
+        lo = evaluate.crop_logits(export.ort_forward(sess), x_test, net, mean, std, cpu)
+        lt = evaluate.crop_logits(model, x_test, net, mean, std, cpu)
+        metrics = json.loads(paths.metrics(variant).read_text())
+    single_t, multi_t = lt[:, evaluate.CENTRE].argmax(1), lt.softmax(-1).mean(1).argmax(1)
+    assert len(set(single_t.tolist())) >= 5, "the model has learned: it predicts many classes"
+    assert metrics["top1"] >= 0.5 and metrics["top1_10crop"] >= 0.5, metrics  # chance is 0.1
+    assert torch.equal(lo[:, evaluate.CENTRE].argmax(1), single_t)
+    assert torch.equal(lo.softmax(-1).mean(1).argmax(1), multi_t)
+    ours = evaluate.accuracy(lo, y_test)
+    for k in ("top1", "top5", "top1_10crop", "top5_10crop"):
+        assert ours[k] == metrics[k], k

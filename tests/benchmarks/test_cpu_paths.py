@@ -76,8 +76,9 @@ def jpeg_images(tmp_path_factory) -> list[Path]:
 
     root = make_image_folder(tmp_path_factory.mktemp("bench_images"), classes=CIFAR_CLASSES, n_train=0, n_test=7,
                              ext="jpg")
-    files = sorted((root / "test").rglob("*.jpg"))[:64]
-    assert len(files) >= 64 or len(files) == 70
+    files = sorted((root / "test").rglob("*.jpg"))
+    assert len(files) == 70  # 7 per class
+    files = files[:64]
     return files
 
 
