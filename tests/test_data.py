@@ -165,10 +165,12 @@ def test_download_mnist_uses_files_already_there(in_tmp, no_network):
     assert d.classes == [str(i) for i in range(10)]
 
 
-def test_download_offline_is_a_data_error(in_tmp, no_network):
+def test_download_offline_is_a_data_error(in_tmp, no_network, capfd):
     with pytest.raises(DataError, match="cannot download mnist") as err:
         prep("mnist", source="download", path=str(in_tmp / "empty"), val_size=10)
     assert "\n" not in str(err.value) and "source: local" in str(err.value)  # one line, saying what to do
+    out, errs = capfd.readouterr()
+    assert out == "" and errs == "", (out, errs)  # not torchvision's mirror-by-mirror messages around it
 
 
 # ---- the validation split -----------------------------------------------------------------------------------
