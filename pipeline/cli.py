@@ -106,6 +106,16 @@ def build_app():
 
         mod.list_variants(p)
 
+    @app.command("plots-template")
+    def plots_template(
+        out: Path = typer.Argument(Path("dvc_plots/offline-template.html"), help="where to write the template"),
+    ) -> None:
+        """Write an HTML template for `dvc plots show --html-template` that renders offline (vega inlined)."""
+        from . import plots as mod
+
+        path = mod.run(out)
+        print(f"wrote {path}: dvc plots show --html-template {path}", file=sys.stderr)
+
     @app.command()
     def predict(
         images: List[Path] = typer.Argument(..., help="image files (PNG, JPEG, BMP, WebP, ...)"),

@@ -372,42 +372,70 @@ def _quick_tag(quick: bool) -> str:
     return "\nQUICK CHECK RUN: accuracies are meaningless" if quick else ""
 
 
+def _place_labels(ax, pts: list[tuple[str, float, float]]) -> None:
+    """Name each point beside it, moving a label down (with a leader line) until it overlaps no label placed
+    before it and no point: every name readable however close the points lie."""
+    renderer = ax.figure.canvas.get_renderer()
+    placed, marks = [], [ax.transData.transform((x, y)) for _, x, y in pts]
+    for name, x, y in sorted(pts, key=lambda t: -t[2]):  # top to bottom
+        for dy in (4.0 - 5.0 * k for k in range(80)):
+            t = ax.annotate(name, (x, y), textcoords="offset points", xytext=(6, dy), fontsize=7, va="bottom")
+            box = t.get_window_extent(renderer)
+            if not any(box.contains(mx, my) for mx, my in marks) and not any(box.overlaps(o) for o in placed):
+                break
+            t.remove()
+        if dy != 4.0:  # moved: a leader line back to its point
+            ax.annotate("", (x, y), textcoords="offset points", xytext=(6, dy + 3),
+                        arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.6})
+        placed.append(box)
+
+
 def plot_accuracy_vs_latency(variants: dict, fronts: dict[str, list[str]], quick: bool, path: Path) -> bool:
+    """One panel per dataset (their accuracies live on different scales), each variant named beside its point."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(8, 5.5))
-    any_point = False
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    panels = []
     for i, dataset in enumerate(sorted({v["dataset"] for v in variants.values()})):
-        c = colors[i % len(colors)]
         pts = []
         for name, v in variants.items():
             acc, _ = accuracy(v)
             f = v["fastest_batch1"]
-            if v["dataset"] != dataset or acc is None or not f:
-                continue
-            pts.append((name, f["p50_ms"], acc))
-        if not pts:
-            continue
-        any_point = True
-        ax.scatter([x for _, x, _ in pts], [100 * y for _, _, y in pts], color=c, label=f"{dataset} variants", zorder=3)
-        for name, x, y in pts:
-            ax.annotate(name, (x, 100 * y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+            if v["dataset"] == dataset and acc is not None and f:
+                pts.append((name, f["p50_ms"], 100 * acc))
+        if pts:
+            panels.append((dataset, colors[i % len(colors)], pts))
+    fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(6.5 * max(1, len(panels)), 5.2), squeeze=False)
+    for ax, (dataset, c, pts) in zip(axes.flat, panels):
+        ax.scatter([x for _, x, _ in pts], [y for _, _, y in pts], color=c, zorder=3, label="variants")
         front = [(variants[n]["fastest_batch1"]["p50_ms"], 100 * accuracy(variants[n])[0]) for n in fronts.get(dataset, [])]
-        if front:
+        if len(front) > 1:
             ax.step([x for x, _ in front], [y for _, y in front], where="post", color=c, linestyle="--",
-                    label=f"{dataset} Pareto front")
-    if not any_point:
+                    label="Pareto front (faster and more accurate)")
+        xs, ys = [x for _, x, _ in pts], [y for _, _, y in pts]
+        ax.set_xscale("log")
+        ax.set_xlim(min(xs) / 1.6, max(xs) * 3.0)  # room on the right for the names
+        pad = max(0.5, 0.12 * (max(ys) - min(ys)))
+        ax.set_ylim(min(ys) - 3 * pad, max(ys) + pad)
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))  # 1, 2, 5, 10, 20, ... ms
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel("latency at batch 1: p50 on the fastest backend (ms, log scale)")
+        ax.set_ylabel("test top-1 accuracy (%, multi-crop where measured)")
+        ax.set_title(f"{dataset}: accuracy vs latency" + _quick_tag(quick), fontsize=11)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right")
+        fig.canvas.draw()
+        _place_labels(ax, pts)
+    if not panels:
+        ax = axes.flat[0]
         ax.text(0.5, 0.5, "no variant has both test accuracy and benchmark results yet", ha="center",
                 va="center", transform=ax.transAxes)
-    else:
-        ax.set_xscale("log")
-        ax.legend(fontsize=8)
-    ax.set_xlabel("latency at batch 1, p50 on the fastest backend (ms, log scale)")
-    ax.set_ylabel("test top-1 accuracy (%, multi-crop where measured)")
-    ax.set_title("Accuracy vs latency" + _quick_tag(quick))
-    ax.grid(True, which="both", alpha=0.3)
+        ax.set_title("Accuracy vs latency" + _quick_tag(quick))
+    fig.tight_layout()
     _save(fig, path)
-    return any_point
+    return bool(panels)
 
 
 def plot_training_curves(variants: dict, quick: bool, path: Path) -> bool:
