@@ -372,7 +372,7 @@ def _quick_tag(quick: bool) -> str:
     return "\nQUICK CHECK RUN: accuracies are meaningless" if quick else ""
 
 
-def _place_labels(ax, pts: list[tuple[str, float, float]]) -> None:
+def _place_labels(ax, pts: list[tuple[str, float, float]]) -> list:
     """Name each point beside it, moving a label down (with a leader line) until it overlaps no label placed
     before it and no point: every name readable however close the points lie."""
     renderer = ax.figure.canvas.get_renderer()
@@ -388,6 +388,7 @@ def _place_labels(ax, pts: list[tuple[str, float, float]]) -> None:
             ax.annotate("", (x, y), textcoords="offset points", xytext=(6, dy + 3),
                         arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.6})
         placed.append(box)
+    return placed
 
 
 def plot_accuracy_vs_latency(variants: dict, fronts: dict[str, list[str]], quick: bool, path: Path) -> bool:

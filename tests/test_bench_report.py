@@ -312,6 +312,25 @@ def test_report_with_no_outputs_at_all(tmp_path, monkeypatch, pipeline_project):
             assert im.format == "PNG"
 
 
+def test_accuracy_vs_latency_names_never_overlap():
+    """Sixteen points crowded into one corner: every label is placed clear of every other label and point."""
+    plt = report._plt()
+    fig, ax = plt.subplots(figsize=(6.5, 5.2))
+    pts = [(f"variant_name_{i}", 1.0 + 0.01 * i, 80.0 + 0.02 * (i % 5)) for i in range(16)]
+    ax.scatter([x for _, x, _ in pts], [y for _, _, y in pts])
+    ax.set_xscale("log")
+    ax.set_xlim(0.6, 3.0)
+    ax.set_ylim(70, 82)
+    fig.canvas.draw()
+    boxes = report._place_labels(ax, pts)
+    marks = [ax.transData.transform((x, y)) for _, x, y in pts]
+    plt.close(fig)
+    assert len(boxes) == 16
+    for i, a in enumerate(boxes):
+        assert not any(a.overlaps(b) for b in boxes[i + 1:]), i
+        assert not any(a.contains(mx, my) for mx, my in marks), i
+
+
 def test_pareto_front():
     pts = [("a", 1.0, 0.80), ("b", 2.0, 0.90), ("c", 3.0, 0.85), ("d", 0.5, 0.70), ("e", 2.0, 0.90)]
     assert report.pareto(pts) == ["d", "a", "b", "e"]
