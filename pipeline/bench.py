@@ -45,7 +45,7 @@ from torch import nn
 
 from . import fileio, paths, runtime, speed, transforms
 from .model import device as torch_device, load_model, norm_tensors
-from .errors import NetpipeError
+from .errors import NetpipeError, first_line
 from .params import Params
 
 BACKENDS = ("ort_cuda", "ort_cpu", "torch_eager", "torch_compile", "torch_cuda_graph")
@@ -60,12 +60,6 @@ _ORT_NP = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(d
 
 class Skip(Exception):
     """A combination that cannot run here; the message is the reason recorded in the output."""
-
-
-def _first_line(exc: BaseException, limit: int = 300) -> str:
-    text = str(exc).strip()
-    line = text.splitlines()[0].strip() if text else ""
-    return f"{type(exc).__name__}: {line}"[:limit] if line else type(exc).__name__
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -389,7 +383,7 @@ class Runner:
                 torch.cuda.empty_cache()
                 continue
             except Exception as exc:  # a backend failing at one batch size must not stop the others
-                failed.append(f"batch {bs}: {_first_line(exc)}")
+                failed.append(f"batch {bs}: {first_line(exc, with_type=True)}")
                 continue
             self.record(backend, precision, bs, r)
         for reason in failed:
@@ -574,7 +568,7 @@ def run(p: Params, variant: str) -> dict:
             except Skip as exc:
                 R.skip(backend, prec, str(exc))
             except Exception as exc:  # one backend failing must not lose the others' numbers
-                R.skip(backend, prec, _first_line(exc))
+                R.skip(backend, prec, first_line(exc, with_type=True))
             if backend == "ort_cuda":
                 try:
                     if not cuda_ort:
@@ -583,7 +577,7 @@ def run(p: Params, variant: str) -> dict:
                 except Skip as exc:
                     R.skip("ort_cuda_graph", prec, str(exc))
                 except Exception as exc:
-                    R.skip("ort_cuda_graph", prec, _first_line(exc))
+                    R.skip("ort_cuda_graph", prec, first_line(exc, with_type=True))
 
     ref = R.results.get("torch_eager", {}).get("fp32", {})
     for backend, per_prec in R.results.items():

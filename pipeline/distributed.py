@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import gc
 import os
-import re
 import signal
 import sys
 import traceback
@@ -24,7 +23,7 @@ import torch
 from torch import nn
 
 from . import paths
-from .errors import NetpipeError
+from .errors import NetpipeError, first_line
 from .params import DistributedParams
 
 
@@ -72,12 +71,6 @@ class Dist:
         t = torch.tensor([signum or 0], device=dev)
         torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
         return int(t.item()) or None
-
-
-def first_line(exc: BaseException, limit: int = 160) -> str:
-    """The gist of an error: its first sentence, without gloo's "[file.cc:123] " prefix."""
-    text = re.sub(r"^\[[^\]]*\]\s*", "", str(exc).strip())
-    return (text.splitlines()[0].split(". ")[0] if text else type(exc).__name__)[:limit]
 
 
 def peer_lost(exc: BaseException) -> bool:
@@ -210,5 +203,5 @@ def launch(tp: DistributedParams, variant: str) -> None:
         sys.exit(128 + int(exc.sigval))
     except RendezvousError as exc:
         raise NetpipeError(f"torchrun rendezvous at {tp.rdzv_endpoint} failed ({type(exc).__name__}: "
-                           f"{str(exc).splitlines()[0] if str(exc) else ''}); check train.rdzv_endpoint and that "
+                           f"{first_line(exc)}); check train.rdzv_endpoint and that "
                            f"all {tp.nodes} nodes started") from None

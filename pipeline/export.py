@@ -49,7 +49,7 @@ from torch import nn
 
 from . import evaluate, fileio, paths, runtime, transforms
 from .data import load_prepared, spread
-from .errors import NetpipeError
+from .errors import NetpipeError, first_line
 from .params import Params
 from .predict import META_FORMAT, infer
 from .model import load_model, norm_tensors
@@ -114,7 +114,7 @@ def _export(model: nn.Module, path: Path, p: Params, shape: tuple[int, ...], met
     try:
         onnx.checker.check_model(proto, full_check=True)
     except onnx.checker.ValidationError as exc:
-        raise NetpipeError(f"exported model fails onnx.checker: {str(exc).splitlines()[0]}") from None
+        raise NetpipeError(f"exported model fails onnx.checker: {first_line(exc)}") from None
     onnx.save(proto, str(path))
 
 
@@ -213,7 +213,7 @@ def _fp16_check(path: Path, ref, inputs, x_test, y_test, net, mean, std, p: Para
         sess = runtime.session(path, provider_list=providers)
         diff = _max_diff(sess, ref, inputs)
     except Exception as exc:  # e.g. NOT_IMPLEMENTED: a provider without fp16 kernels for an op
-        why = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        why = first_line(exc)
         return {"measured": False, "reason": f"not measured: onnxruntime cannot run it here ({why})",
                 "provider": None, "max_abs_diff": None, "within_tolerance": None, "accuracy": None}
     worst = max(diff.values())

@@ -10,8 +10,8 @@ import errno
 import torch
 from torch import nn
 
-from . import distributed, fileio, nets, paths, speed, transforms
-from .errors import NetpipeError
+from . import fileio, nets, paths, speed, transforms
+from .errors import NetpipeError, first_line
 from .params import Params
 
 CHECKPOINT_FORMAT = "netpipe-checkpoint-1"
@@ -51,7 +51,7 @@ def torch_save(obj: dict, path) -> None:
     try:
         torch.save(obj, path)
     except RuntimeError as exc:
-        raise OSError(errno.EIO, f"write failed, disk full or I/O error (torch: {distributed.first_line(exc)})") from None
+        raise OSError(errno.EIO, f"write failed, disk full or I/O error (torch: {first_line(exc, 160, sentence=True)})") from None
 
 
 def save(path, obj: dict) -> None:
@@ -66,7 +66,7 @@ def load_checkpoint(path, what: str = "checkpoint") -> dict:
         raise NetpipeError(f"{what} {path} not found (run `netpipe train` or `dvc repro` first)") from None
     except Exception as exc:  # truncated zip, pickle refused by weights_only, ...
         raise NetpipeError(f"{what} {path} is corrupt or not a netpipe checkpoint ({type(exc).__name__}: "
-                           f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+                           f"{first_line(exc)})") from None
     if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
         raise NetpipeError(f"{what} {path} is not a netpipe checkpoint (format {CHECKPOINT_FORMAT})")
     return ck

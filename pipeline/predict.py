@@ -24,7 +24,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from . import paths, preprocess, runtime
-from .errors import InputError
+from .errors import InputError, first_line
 
 META_FORMAT = "netpipe-onnx-1"  # metadata_props["netpipe_format"] of models written by `netpipe export`
 MAX_FLOATS = 1 << 25  # input floats per session run (128 MiB)
@@ -147,7 +147,7 @@ def classify(sess, meta: ModelMeta, images: Sequence, top_k: int = 1, ten_crop: 
         try:
             logits = infer(sess, x.reshape(-1, *x.shape[2:]))
         except Exception as exc:  # onnxruntime's Fail/InvalidArgument/RuntimeException: a broken model
-            raise InputError(f"the model fails on these images: {preprocess.first_line(exc)}") from None
+            raise InputError(f"the model fails on these images: {first_line(exc)}") from None
         if logits.shape != (x.shape[0] * x.shape[1], len(meta.classes)):
             raise InputError(f"the model returned logits of shape {list(logits.shape)} for {x.shape[0] * x.shape[1]} "
                              f"inputs; its metadata names {len(meta.classes)} classes")

@@ -33,6 +33,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 # imports all of PIL's ~40 plugins (~30 ms of a cold `netpipe predict` on a JPEG), to find the ones not yet loaded.
 from PIL import BmpImagePlugin, JpegImagePlugin, PngImagePlugin, WebPImagePlugin  # noqa: F401
 
+from .errors import first_line
+
 FORMATS = ("PNG", "JPEG", "BMP", "WEBP")
 MAX_PIXELS = 40_000_000  # e.g. 8000x5000; larger images are refused (decompression bombs)
 PAD_MODES = {"constant": "constant", "reflect": "reflect", "replicate": "edge"}
@@ -168,6 +170,3 @@ def normalize(x: np.ndarray, mean, std) -> np.ndarray:
     return (x.astype(np.float32) / np.float32(255.0) - m) / s
 
 
-def first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:300] if text else type(exc).__name__

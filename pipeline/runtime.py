@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-from .errors import InputError
+from .errors import InputError, first_line
 
 
 @functools.lru_cache(maxsize=1)
@@ -63,5 +63,4 @@ def session(path: str | os.PathLike, prefer_cuda: bool = True, threads: int | No
     try:
         return ort.InferenceSession(str(path), sess_options=opts, providers=list(provider_list or providers(prefer_cuda)))
     except Exception as exc:  # onnxruntime raises its own Fail/InvalidProtobuf/... types
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"model {path} is not a usable ONNX model: {first[:300]}") from None
+        raise InputError(f"model {path} is not a usable ONNX model: {first_line(exc)}") from None

@@ -34,7 +34,7 @@ from . import code, distributed, fileio, nets, paths, speed, transforms
 from .model import (CHECKPOINT_FORMAT, autocast, build_model, device, device_name, load_checkpoint,  # noqa: F401
                     load_model, norm_tensors, predict_logits, save, torch_save)
 from .data import load_prepared, spread
-from .errors import NetpipeError, TrainingDiverged
+from .errors import NetpipeError, TrainingDiverged, first_line
 from .params import NetParams, Params, ScheduleParams
 
 CURVE_FIELDS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds"]
@@ -151,7 +151,7 @@ def run(p: Params, variant: str) -> dict:
         if not distributed.peer_lost(exc):
             raise
         # another rank died in the middle of a collective: torchrun names it and stops the run
-        raise NetpipeError(f"rank {d.rank}: lost contact with the other ranks ({distributed.first_line(exc)})") from None
+        raise NetpipeError(f"rank {d.rank}: lost contact with the other ranks ({first_line(exc, 160, sentence=True)})") from None
     except NetpipeError as exc:
         if d.world_size > 1:
             exc.args = (f"rank {d.rank}: {exc}",)

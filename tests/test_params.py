@@ -154,3 +154,15 @@ def test_every_knob_is_in_params_yaml():
                for cls, names in seen.items()}
     assert not {k: v for k, v in missing.items() if v}, missing
     assert "step (step_size, gamma)" in (ROOT / "params.yaml").read_text()
+
+
+def test_first_line_of_an_exception():
+    """The one helper every one-line error message uses (errors.first_line)."""
+    from pipeline.errors import first_line
+
+    exc = RuntimeError("[../gloo/transport/tcp/pair.cc:534] Connection closed by peer. Rank 1 left.\nsecond line")
+    assert first_line(exc) == "Connection closed by peer. Rank 1 left."
+    assert first_line(exc, sentence=True) == "Connection closed by peer"
+    assert first_line(exc, 10) == "Connection"
+    assert first_line(ValueError("  bad value\nmore"), with_type=True) == "ValueError: bad value"
+    assert first_line(KeyError()) == "KeyError" and first_line(OSError("  ")) == "OSError"
