@@ -29,7 +29,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from . import fileio, paths, transforms
+from . import fileio, paths, plots, transforms
 from .data import Prepared, load_prepared, spread
 from .params import NetParams, Params
 from .model import device, device_name, load_model, norm_tensors, predict_logits
@@ -87,34 +87,6 @@ def confusion(pred: np.ndarray, y: np.ndarray, num_classes: int) -> np.ndarray:
     return np.bincount(y * num_classes + pred, minlength=num_classes**2).reshape(num_classes, num_classes)
 
 
-def plot_confusion(path, matrix: np.ndarray, classes: list[str], title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    n = len(classes)
-    side = max(4.0, 0.5 * n + 2.5)
-    fig, ax = plt.subplots(figsize=(side, side * 0.9))
-    rows = matrix.sum(1, keepdims=True)
-    frac = np.divide(matrix, rows, out=np.zeros(matrix.shape), where=rows > 0)
-    im = ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(n), classes, rotation=45, ha="right")
-    ax.set_yticks(range(n), classes)
-    ax.set_xlabel("predicted class")
-    ax.set_ylabel("true class")
-    ax.set_title(title)
-    if n <= 20:
-        for i in range(n):
-            for j in range(n):
-                ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=8,
-                        color="white" if frac[i, j] > 0.5 else "black")
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="fraction of the true class")
-    fig.tight_layout()
-    fileio.write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
-    plt.close(fig)
-
-
 def run(p: Params, variant: str) -> dict:
     net = p.variant(variant)
     dataset = p.dataset_of(variant)
@@ -155,8 +127,9 @@ def run(p: Params, variant: str) -> dict:
         "quick": p.quick.enabled, "command": f"netpipe evaluate {variant}",
         "git_commit": fileio.git_commit(),
     }
-    plot_confusion(paths.ARTIFACTS / "confusion" / f"{variant}.png", matrix, classes,
-                   f"{variant}: single crop, top-1 {acc['top1']:.2%} ({len(y_test)} test images)")
+    plots.confusion(paths.ARTIFACTS / "confusion" / f"{variant}.png", matrix, classes,
+                    f"Confusion matrix: {variant} on the {dataset} test set\n({len(y_test)} images, single crop, "
+                    f"top-1 {acc['top1']:.2%}; cells are counts)")
     fileio.write_json(paths.metrics(variant), metrics)
     print(f"[{variant}] test top-1 {acc['top1']:.4f} (single crop), {acc['top1_10crop']:.4f} ({k} crops); "
           f"top-5 {acc['top5']:.4f} / {acc['top5_10crop']:.4f}; val top-1 {metrics['val_top1']} "

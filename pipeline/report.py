@@ -78,7 +78,7 @@ def _prepared_meta(dataset: str) -> Optional[dict]:
 
 
 def _first(d: Optional[dict], *keys: str) -> Any:
-    """The first of `keys` present (not None) in d: stage outputs name a few figures in more than one way."""
+    """The value at the first of `keys` (dotted paths) present and not None in d."""
     if not d:
         return None
     for k in keys:
@@ -141,9 +141,7 @@ def gather(p: Params) -> dict:
         be = _read_json(paths.bench(name))
         net = p.nets[name]
         ref = net.seed_reference or {}
-        onnx_bytes = _first(ex, "onnx_bytes", "fp32.onnx_bytes", "onnx.bytes")
-        if onnx_bytes is None and paths.onnx(name).exists():
-            onnx_bytes = paths.onnx(name).stat().st_size
+        onnx_bytes = _first(ex, "onnx_bytes")
         lat = latency_table(be)
         fastest = None
         for key, rows in lat.items():
@@ -159,11 +157,11 @@ def gather(p: Params) -> dict:
             "arch": net.arch,
             "params": _first(tr, "params") or _first(be, "model.params") or _first(me, "params"),
             "flops_per_image": _first(be, "model.flops_per_image"),
-            "top1": _num(_first(me, "top1", "test_top1")),
-            "top5": _num(_first(me, "top5", "test_top5")),
-            "top1_10crop": _num(_first(me, "top1_10crop", "top1_multicrop", "top1_multi_crop")),
-            "top5_10crop": _num(_first(me, "top5_10crop", "top5_multicrop", "top5_multi_crop")),
-            "crops": int(_first(me, "n_crops", "crops") or crops),
+            "top1": _num(_first(me, "top1")),
+            "top5": _num(_first(me, "top5")),
+            "top1_10crop": _num(_first(me, "top1_10crop")),
+            "top5_10crop": _num(_first(me, "top5_10crop")),
+            "crops": int(_first(me, "crops") or crops),
             "val_top1": _num(_first(me, "val_top1") if _first(me, "val_top1") is not None else _first(tr, "val_top1")),
             "n_test": _first(me, "n_test"),
             "seed_reference": {"doc": ref.get("doc"), "top1": _num(ref.get("top1")), "note": ref.get("note"),
@@ -176,7 +174,7 @@ def gather(p: Params) -> dict:
                                        (be or {}).get("peak")),
             "onnx_bytes": onnx_bytes,
             "onnx": str(paths.onnx(name)),
-            "onnx_top1": _num(_first(ex, "accuracy.onnx.top1", "onnx_top1")),
+            "onnx_top1": _num(_first(ex, "accuracy.onnx.top1")),
             "onnx_fp16_bytes": _first(ex, "fp16.bytes"),
             "parity_max_abs_diff": _num(_first(ex, "parity.max_abs_diff")),
             "fp16_max_abs_diff": _num(_first(ex, "fp16.max_abs_diff")),
@@ -512,57 +510,17 @@ def plot_latency_vs_batch(variants: dict, path: Path, machine: str) -> bool:
     return bool(names)
 
 
-def _class_names(me: dict, n: int) -> list[str]:
-    names = _first(me, "classes", "class_names")
-    if isinstance(names, list) and len(names) == n:
-        return [str(c) for c in names]
-    pc = me.get("per_class")
-    if isinstance(pc, dict) and len(pc) == n:
-        return [str(k) for k in pc]
-    if isinstance(pc, list) and len(pc) == n and all(isinstance(x, dict) for x in pc):
-        got = [x.get("class") or x.get("name") for x in pc]
-        if all(got):
-            return [str(g) for g in got]
-    return [str(i) for i in range(n)]
-
-
 def plot_confusion(name: str, v: dict, quick: bool, path: Path) -> bool:
-    me = v["_metrics"] or {}
-    cm = _first(me, "confusion", "confusion_matrix")
-    what = "single crop"
-    if isinstance(cm, dict):  # {"classes": [...], "matrix": [...], "columns": "predicted class (single crop)"}
-        me = {**me, "classes": cm.get("classes") or cm.get("labels") or me.get("classes")}
-        if isinstance(cm.get("columns"), str) and "(" in cm["columns"]:
-            what = cm["columns"].split("(", 1)[1].rstrip(")")
-        cm = cm.get("matrix") or cm.get("counts")
-    if not (isinstance(cm, list) and cm and all(isinstance(r, list) and len(r) == len(cm) for r in cm)):
+    """The variant's single-crop confusion matrix from its metrics file (evaluate's "confusion")."""
+    cm = (v["_metrics"] or {}).get("confusion")
+    if not isinstance(cm, dict) or not cm.get("matrix"):
         return False
-    import numpy as np
+    from . import plots
 
-    m = np.asarray(cm, dtype=float)
-    k = len(m)
-    labels = _class_names(me, k)
-    rows = m.sum(1, keepdims=True)
-    frac = np.divide(m, rows, out=np.zeros_like(m), where=rows > 0)
-    plt = _plt()
-    size = max(5.0, 0.55 * k + 2)
-    fig, ax = plt.subplots(figsize=(size + 1.2, size))
-    im = ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="fraction of the true class")
-    if k <= 25:
-        for i in range(k):
-            for j in range(k):
-                ax.text(j, i, f"{int(m[i, j])}", ha="center", va="center", fontsize=7,
-                        color="white" if frac[i, j] > 0.5 else "black")
-    ax.set_xticks(range(k), labels, rotation=45, ha="right", fontsize=8)
-    ax.set_yticks(range(k), labels, fontsize=8)
-    ax.set_xlabel("predicted class")
-    ax.set_ylabel("true class")
-    n = int(m.sum())
-    ax.set_title(f"Confusion matrix: {name} on the {v['dataset']} test set\n({n} images, {what}; cells are counts)"
-                 + _quick_tag(quick),
-                 fontsize=10)
-    _save(fig, path)
+    m = cm["matrix"]
+    plots.confusion(path, m, [str(c) for c in cm["classes"]],
+                    f"Confusion matrix: {name} on the {v['dataset']} test set\n({sum(map(sum, m))} images, single "
+                    f"crop; cells are counts)" + _quick_tag(quick))
     return True
 
 
