@@ -46,9 +46,8 @@ from torch import nn
 from . import fileio, paths, runtime, speed, transforms
 from .model import device as torch_device, load_model, norm_tensors
 from .errors import NetpipeError, first_line
-from .params import Params
+from .params import BENCH_BACKENDS, Params
 
-BACKENDS = ("ort_cuda", "ort_cpu", "torch_eager", "torch_compile", "torch_cuda_graph")
 CPU_MIN_ITERATIONS = 10  # a CPU measurement stops after bench.cpu_max_seconds once it has this many timed runs
 FLOOR_METHOD = ("floor_ms = max(flops_per_image * batch / peak matmul FLOP/s, (weights_bytes + batch * "
                 "(input + output bytes per image)) / peak copy bytes/s), peaks of the device and precision the backend "
@@ -557,27 +556,30 @@ def run(p: Params, variant: str) -> dict:
     inputs = {bs: make_input(p, variant, shape, bs, p.seed) for bs in R.batch_sizes}
 
     # torch_eager fp32 first: the reference
-    order = sorted(backends, key=lambda b: (b != "torch_eager", BACKENDS.index(b)))
+    order = sorted(backends, key=lambda b: (b != "torch_eager", BENCH_BACKENDS.index(b)))
+    def attempt(name: str, prec: str, measure) -> None:
+        """Run one measurement; a Skip or any failure is recorded under "skipped" with its reason (one backend
+        failing must not lose the others' numbers)."""
+        try:
+            measure()
+        except Skip as exc:
+            R.skip(name, prec, str(exc))
+        except Exception as exc:
+            R.skip(name, prec, first_line(exc, with_type=True))
+
+    def ort_cuda_graph(prec: str) -> None:
+        if not cuda_ort:
+            raise Skip(NO_ORT_CUDA)
+        _run_ort(R, "ort_cuda", prec, num_classes, inputs, graph=True)
+
     for backend in order:
         for prec in sorted(precisions, key=lambda x: x != "fp32"):
-            try:
-                if backend in ("ort_cpu", "ort_cuda"):
-                    _run_ort(R, backend, prec, num_classes, inputs)
-                else:
-                    _run_torch(R, backend, prec, base, inputs, dev)
-            except Skip as exc:
-                R.skip(backend, prec, str(exc))
-            except Exception as exc:  # one backend failing must not lose the others' numbers
-                R.skip(backend, prec, first_line(exc, with_type=True))
+            if backend in ("ort_cpu", "ort_cuda"):
+                attempt(backend, prec, lambda: _run_ort(R, backend, prec, num_classes, inputs))
+            else:
+                attempt(backend, prec, lambda: _run_torch(R, backend, prec, base, inputs, dev))
             if backend == "ort_cuda":
-                try:
-                    if not cuda_ort:
-                        raise Skip(NO_ORT_CUDA)
-                    _run_ort(R, backend, prec, num_classes, inputs, graph=True)
-                except Skip as exc:
-                    R.skip("ort_cuda_graph", prec, str(exc))
-                except Exception as exc:
-                    R.skip("ort_cuda_graph", prec, first_line(exc, with_type=True))
+                attempt("ort_cuda_graph", prec, lambda: ort_cuda_graph(prec))
 
     ref = R.results.get("torch_eager", {}).get("fp32", {})
     for backend, per_prec in R.results.items():

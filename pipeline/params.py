@@ -189,14 +189,20 @@ class ExportParams(Strict):
     fp16_cpu_accuracy_samples: int = Field(1000, gt=0)  # the fp16 file's accuracy on the CPU provider: this many test images
 
 
+# The benchmark backends (bench.py describes each): the one list from which params validation, the bench's run
+# order and the report's column order all come. ort_cuda also writes the results of ort_cuda_graph.
+BENCH_BACKENDS = ("ort_cuda", "ort_cpu", "torch_eager", "torch_compile", "torch_cuda_graph")
+BENCH_ALSO_WRITES = {"ort_cuda": ("ort_cuda_graph",)}
+BENCH_RESULT_ORDER = tuple(k for b in BENCH_BACKENDS for k in (b, *BENCH_ALSO_WRITES.get(b, ())))
+BenchBackend = Literal[BENCH_BACKENDS]  # type: ignore[valid-type]
+
+
 class BenchParams(Strict):
     batch_sizes: list[int] = Field(default_factory=lambda: [1, 8, 64, 256])
     warmup: int = Field(10, ge=0)
     iterations: int = Field(100, gt=0)
     min_seconds: float = Field(0.0, ge=0)  # keep timing past `iterations` until this much time has passed
-    backends: list[Literal["ort_cuda", "ort_cpu", "torch_eager", "torch_compile", "torch_cuda_graph"]] = Field(
-        default_factory=lambda: ["ort_cuda", "ort_cpu", "torch_eager", "torch_compile", "torch_cuda_graph"]
-    )
+    backends: list[BenchBackend] = Field(default_factory=lambda: list(BENCH_BACKENDS))
     precisions: list[Literal["fp32", "fp16", "bf16"]] = Field(default_factory=lambda: ["fp32"])
     cpu_threads: Optional[int] = Field(None, gt=0)
     cpu_max_seconds: float = Field(15.0, gt=0)  # a CPU measurement stops after this (with at least 10 timed runs)

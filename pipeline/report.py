@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Iterable, Optional
 
 from . import fileio, paths
-from .params import Params
+from .params import BENCH_RESULT_ORDER, Params
 
 NA = "n/a"
 PLOT_FILES = {
@@ -31,7 +31,6 @@ PLOT_FILES = {
     "training_curves": "training_curves.png",
     "latency_vs_batch": "latency_vs_batch.png",
 }
-BACKEND_ORDER = ("ort_cuda", "ort_cuda_graph", "ort_cpu", "torch_eager", "torch_compile", "torch_cuda_graph")
 PRECISION_ORDER = ("fp32", "fp16", "bf16")
 
 
@@ -106,11 +105,11 @@ def backend_key(backend: str, precision: str) -> str:
 
 
 def _key_order(key: str) -> tuple:
-    for i, b in enumerate(BACKEND_ORDER):
+    for i, b in enumerate(BENCH_RESULT_ORDER):
         for j, prec in enumerate(PRECISION_ORDER):
             if key == backend_key(b, prec):
                 return (i, j, key)
-    return (len(BACKEND_ORDER), 0, key)
+    return (len(BENCH_RESULT_ORDER), 0, key)
 
 
 LATENCY_FIELDS = ("p50_ms", "p90_ms", "p99_ms", "images_per_s")
