@@ -3,13 +3,19 @@
 A builder takes `num_classes`, `in_channels` and its own keyword options (the `options:` of a variant in
 params.yaml) and returns an `nn.Module` whose forward gives logits in eval mode; in train mode a network
 with auxiliary classifiers returns `(logits, aux1, aux2, ...)`.
+
+Options are checked from the builder's signature when it is called through the registry: `bool` must be true or
+false, `Literal[...]` one of its values (a bool is not an int), `DropRate` a number in [0, 1). A builder checks by
+hand only what a signature cannot say (e.g. alexnet_torchvision's `pretrained`).
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
+import typing
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Annotated, Any, Callable, Literal
 
 import torch
 from torch import nn
@@ -28,6 +34,31 @@ class Entry:
     options: dict[str, Any] = field(default_factory=dict)  # option -> default
 
 
+DropRate = Annotated[float, "a drop rate in [0, 1)"]
+
+
+def _checker(name: str, hint: Any) -> Callable[[Any], None] | None:
+    """A check of one option's value from its annotation, raising ValueError with a one-line message."""
+    if hint is bool:
+        def check(v: Any) -> None:
+            if not isinstance(v, bool):
+                raise ValueError(f"{name} must be true or false (got {v!r})")
+        return check
+    if typing.get_origin(hint) is Literal:
+        allowed = typing.get_args(hint)
+
+        def check(v: Any) -> None:
+            if isinstance(v, bool) or v not in allowed or type(v) not in {type(a) for a in allowed}:
+                raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))} (got {v!r})")
+        return check
+    if hint == DropRate:
+        def check(v: Any) -> None:
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < 1:
+                raise ValueError(f"{name} must be a drop rate in [0, 1) (got {v!r})")
+        return check
+    return None
+
+
 _REGISTRY: dict[str, Entry] = {}
 # builder arguments that come from the variant, not from its `options`: a builder that takes `input_size` (a net
 # whose classifier width follows the input, e.g. 000's FC1) gets the variant's input_size
@@ -39,8 +70,18 @@ def register(*, doc: str, input_size: int, in_channels: int = 3, reported_params
     def deco(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         sig = inspect.signature(fn)
         opts = {k: p.default for k, p in sig.parameters.items() if k not in FIXED}
-        _REGISTRY[fn.__name__] = Entry(fn.__name__, fn, doc, input_size, in_channels, reported_params, opts)
-        return fn
+        hints = typing.get_type_hints(fn, include_extras=True)
+        checks = {k: c for k in opts if k in hints and (c := _checker(k, hints[k])) is not None}
+
+        @functools.wraps(fn)
+        def checked(*args: Any, **kwargs: Any) -> nn.Module:
+            for k, v in sig.bind_partial(*args, **kwargs).arguments.items():
+                if k in checks:
+                    checks[k](v)
+            return fn(*args, **kwargs)
+
+        _REGISTRY[fn.__name__] = Entry(fn.__name__, checked, doc, input_size, in_channels, reported_params, opts)
+        return checked
 
     return deco
 

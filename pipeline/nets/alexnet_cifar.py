@@ -30,33 +30,20 @@ moving-average decay 0.9 as in its code).
 
 from __future__ import annotations
 
+from typing import Literal
+
 from torch import nn
 
-from . import register
+from . import DropRate, register
 
-LRN = ("both", "first", "none")
-HEADS = ("fc", "gap")
-INITS = ("seed", "msra", "default")
 SEED_STD = 0.01  # the seed's code: tf.truncated_normal_initializer(stddev=0.01) for every weight, biases 0
 
 
-def _check(name: str, value, allowed: tuple) -> None:
-    if isinstance(value, bool) or value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))} (got {value!r})")
-
-
 @register(doc="000_316750ea501261e6.txt", input_size=32, in_channels=3)
-def alexnet_cifar(num_classes: int = 10, in_channels: int = 3, lrn: str = "both", dropout: float = 0.1,
-                  head: str = "fc", batchnorm: bool = False, init: str = "seed", pool_stride: int = 1,
+def alexnet_cifar(num_classes: int = 10, in_channels: int = 3, lrn: Literal["both", "first", "none"] = "both",
+                  dropout: DropRate = 0.1, head: Literal["fc", "gap"] = "fc", batchnorm: bool = False,
+                  init: Literal["seed", "msra", "default"] = "seed", pool_stride: Literal[1, 2] = 1,
                   input_size: int = 32) -> nn.Module:
-    _check("lrn", lrn, LRN)
-    _check("head", head, HEADS)
-    _check("init", init, INITS)
-    if not isinstance(batchnorm, bool):
-        raise ValueError(f"batchnorm must be true or false (got {batchnorm!r})")
-    _check("pool_stride", pool_stride, (1, 2))
-    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
-        raise ValueError(f"dropout must be a drop rate in [0, 1) (got {dropout!r})")
 
     def stage(cin: int, cout: int, norm: bool, pool: bool) -> list[nn.Module]:
         layers = [nn.Conv2d(cin, cout, 3, padding=1)]

@@ -31,22 +31,19 @@ Keras flattens channels-last, PyTorch channels-first: same parameter count, diff
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 from torch import nn
 
-from . import register
+from . import DropRate, register
 
 DOC = "002_ee6a6acb78d991ab.txt"
-INITS = ("uniform", "he_normal", "default")
+Init = Literal["uniform", "he_normal", "default"]
 _TRUNC_STD = 0.87962566103423978  # std of a unit normal truncated to [-2, 2] (Keras divides by it)
 
 
 def _alexnet(num_classes: int, in_channels: int, dropout: float, init: str, *, slim: bool,
              widths: tuple[int, int, int, int, int] = (96, 256, 384, 384, 256), fc: int = 4096) -> nn.Module:
-    if init not in INITS or isinstance(init, bool):
-        raise ValueError(f"init must be one of {', '.join(map(repr, INITS))} (got {init!r})")
-    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
-        raise ValueError(f"dropout must be a drop rate in [0, 1) (got {dropout!r})")
     c1, c2, c3, c4, c5 = widths
 
     def conv(cin: int, cout: int, k: int) -> list[nn.Module]:
@@ -84,28 +81,28 @@ def _alexnet(num_classes: int, in_channels: int, dropout: float, init: str, *, s
 
 
 @register(doc=DOC, input_size=32, in_channels=3, reported_params=21_622_154)
-def alexnet_keras(num_classes: int = 10, in_channels: int = 3, dropout: float = 0.5, init: str = "uniform") -> nn.Module:
+def alexnet_keras(num_classes: int = 10, in_channels: int = 3, dropout: DropRate = 0.5, init: Init = "uniform") -> nn.Module:
     return _alexnet(num_classes, in_channels, dropout, init, slim=False)
 
 
 @register(doc=DOC, input_size=32, in_channels=3, reported_params=87_650_186)
-def alexnet_slim(num_classes: int = 10, in_channels: int = 3, dropout: float = 0.5, init: str = "uniform") -> nn.Module:
+def alexnet_slim(num_classes: int = 10, in_channels: int = 3, dropout: DropRate = 0.5, init: Init = "uniform") -> nn.Module:
     return _alexnet(num_classes, in_channels, dropout, init, slim=True)
 
 
 @register(doc=DOC, input_size=32, in_channels=3, reported_params=87_650_186)
-def alexnet_slim_regular(num_classes: int = 10, in_channels: int = 3, dropout: float = 0.5,
-                         init: str = "he_normal") -> nn.Module:
+def alexnet_slim_regular(num_classes: int = 10, in_channels: int = 3, dropout: DropRate = 0.5,
+                         init: Init = "he_normal") -> nn.Module:
     return _alexnet(num_classes, in_channels, dropout, init, slim=True)
 
 
 @register(doc=DOC, input_size=32, in_channels=3, reported_params=6_074_250)
-def alexnet_thinner_2(num_classes: int = 10, in_channels: int = 3, dropout: float = 0.5,
-                      init: str = "he_normal") -> nn.Module:
+def alexnet_thinner_2(num_classes: int = 10, in_channels: int = 3, dropout: DropRate = 0.5,
+                      init: Init = "he_normal") -> nn.Module:
     return _alexnet(num_classes, in_channels, dropout, init, slim=True, widths=(48, 128, 192, 192, 64), fc=1024)
 
 
 @register(doc=DOC, input_size=32, in_channels=3, reported_params=5_488_106)
-def alexnet_thinner_4(num_classes: int = 10, in_channels: int = 3, dropout: float = 0.5,
-                      init: str = "he_normal") -> nn.Module:
+def alexnet_thinner_4(num_classes: int = 10, in_channels: int = 3, dropout: DropRate = 0.5,
+                      init: Init = "he_normal") -> nn.Module:
     return _alexnet(num_classes, in_channels, dropout, init, slim=True, widths=(24, 64, 96, 96, 64), fc=1024)

@@ -20,22 +20,17 @@ init:  "seed"    = experiment 2: weights truncated normal (mean 0, std 0.01), bi
 
 from __future__ import annotations
 
+from typing import Literal
+
 from torch import nn
 
-from . import register
-
-NORMS = ("lrn", "batchnorm", "none")
-INITS = ("seed", "unit", "default")
+from . import DropRate, register
 
 
 @register(doc="004_9d957cc7acd56c55.txt", input_size=227, in_channels=1)
-def alexnet_mnist(num_classes: int = 10, in_channels: int = 1, norm: str = "lrn", groups: int = 1, init: str = "seed",
-                  dropout: float = 0.5) -> nn.Module:
-    for name, value, allowed in (("norm", norm, NORMS), ("groups", groups, (1, 2)), ("init", init, INITS)):
-        if isinstance(value, bool) or value not in allowed:
-            raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))} (got {value!r})")
-    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
-        raise ValueError(f"dropout must be a drop rate in [0, 1) (got {dropout!r})")
+def alexnet_mnist(num_classes: int = 10, in_channels: int = 1, norm: Literal["lrn", "batchnorm", "none"] = "lrn",
+                  groups: Literal[1, 2] = 1, init: Literal["seed", "unit", "default"] = "seed",
+                  dropout: DropRate = 0.5) -> nn.Module:
     bn = norm == "batchnorm"
 
     def conv(cin: int, cout: int, k: int, stride: int = 1, padding: int = 1, g: int = 1, lrn: bool = False) -> list:

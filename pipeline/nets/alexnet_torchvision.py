@@ -16,7 +16,7 @@ import os
 import torch
 from torch import nn
 
-from . import register
+from . import DropRate, register
 
 HEAD = ("classifier.6.weight", "classifier.6.bias")
 
@@ -44,11 +44,9 @@ def _file_state(path: str) -> dict:
 
 @register(doc="001_d561445626dccb1f.txt", input_size=224, in_channels=3)
 def alexnet_torchvision(num_classes: int = 10, in_channels: int = 3, pretrained: str | None = None,
-                        dropout: float = 0.5) -> nn.Module:
+                        dropout: DropRate = 0.5) -> nn.Module:
     if in_channels != 3:
         raise ValueError(f"alexnet_torchvision takes RGB input: in_channels must be 3 (got {in_channels!r})")
-    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
-        raise ValueError(f"dropout must be a drop rate in [0, 1) (got {dropout!r})")
     if pretrained is not None and (not isinstance(pretrained, (str, os.PathLike)) or not str(pretrained)):
         raise ValueError(f"pretrained must be null, 'imagenet' or the path of a weights file (got {pretrained!r})")
 

@@ -14,12 +14,13 @@ keep PyTorch's default), as the document; "default": PyTorch's default.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from torch import nn
 
-from . import register
+from . import DropRate, register
 
-INITS = ("kaiming_uniform", "default")
 # name: (in, 1x1, 3x3 reduce, 3x3, 5x5 reduce, 5x5, pool proj) from the paper's table
 INCEPTION = {
     "3a": (192, 64, 96, 128, 16, 32, 32), "3b": (256, 128, 128, 192, 32, 96, 64),
@@ -98,14 +99,7 @@ class GoogLeNet(nn.Module):
 
 @register(doc="003_2e726daeb3958cc9.txt", input_size=32, in_channels=3)
 def googlenet_cifar(num_classes: int = 10, in_channels: int = 3, aux_logits: bool = False, batchnorm: bool = True,
-                    dropout: float = 0.4, init: str = "kaiming_uniform") -> nn.Module:
-    for name, value in (("aux_logits", aux_logits), ("batchnorm", batchnorm)):
-        if not isinstance(value, bool):
-            raise ValueError(f"{name} must be true or false (got {value!r})")
-    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
-        raise ValueError(f"dropout must be a drop rate in [0, 1) (got {dropout!r})")
-    if isinstance(init, bool) or init not in INITS:
-        raise ValueError(f"init must be one of {', '.join(map(repr, INITS))} (got {init!r})")
+                    dropout: DropRate = 0.4, init: Literal["kaiming_uniform", "default"] = "kaiming_uniform") -> nn.Module:
     model = GoogLeNet(num_classes, in_channels, aux_logits, batchnorm, dropout)
     if init == "kaiming_uniform":
         for m in model.modules():
