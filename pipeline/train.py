@@ -1,16 +1,20 @@
-"""`netpipe train VARIANT`: a flat training loop you can read top to bottom.
+"""`netpipe train VARIANT`, in the shape of torchvision's references/classification/train.py:
 
+- `run` -> `_setup` (model, optimizer, data on the device, batch geometry, and the `TrainState` restored from the
+  resume checkpoint of this very run) -> `_train`'s epoch loop of `train_one_epoch` and `validate`, then the
+  summary. `Run` holds a run's fixed parts; `TrainState` what it has done (saved and restored whole).
 - The whole prepared dataset sits on the device as uint8; augmentation runs on whole batches there.
-- bf16 autocast and channels-last on CUDA; `torch.compile` when params say so.
+- bf16 autocast and channels-last where they pay (pipeline/speed.py); `torch.compile` when params say so.
 - No host sync inside the step: losses stay on the device and are checked (NaN/inf) every `log_every` steps.
 - Every epoch is a pure function of (seed, epoch): the data order, the augmentation and dropout draws come
   from generators seeded per epoch, so a run resumed from a checkpoint ends exactly where an uninterrupted
-  one does. SIGINT/SIGTERM write a mid-epoch checkpoint (with the generators' states) before exiting.
+  one does. SIGINT/SIGTERM save the state after the step under way (with the generators' states) and raise
+  `Interrupted`, which `run` turns into exit code 128 + signum.
 - Outputs: models/VARIANT.pt (best by validation accuracy), models/resume/VARIANT.pt (last state),
   artifacts/train/VARIANT.csv (per-epoch curves for `dvc plots`), artifacts/train/VARIANT.json (summary).
 - Several devices (params `train:`, pipeline/distributed.py, docs/distributed.md): one process per device under
   torchrun; each rank trains on its slice of every global batch, DistributedDataParallel averages the gradients,
-  rank 0 alone writes the outputs. With one process and no torchrun the loop is the plain one above.
+  rank 0 alone writes the outputs (`Run.on_main`). With one process and no torchrun the loop is the plain one.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import shutil
 import signal
 import sys
 import time
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import torch
@@ -35,7 +40,7 @@ from .model import (CHECKPOINT_FORMAT, autocast, build_model, device, device_nam
                     load_model, norm_tensors, predict_logits, save, torch_save)
 from .data import load_prepared, spread
 from .errors import NetpipeError, TrainingDiverged, first_line
-from .params import NetParams, Params, ScheduleParams
+from .params import NetParams, Params, ScheduleParams, TrainParams
 
 CURVE_FIELDS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds"]
 
@@ -138,8 +143,94 @@ def _write_curves(variant: str, history: list[dict]) -> None:
     fileio.write_text(paths.train_log(variant), buf.getvalue())
 
 
+class Interrupted(Exception):
+    """SIGINT/SIGTERM reached the run (every rank agreed on it) and its state is saved: `run` exits 128 + signum."""
+
+    def __init__(self, signum: int, where: str) -> None:
+        super().__init__(where)
+        self.signum, self.where = signum, where
+
+
+@dataclass
+class TrainState:
+    """What a run has done, beyond its weights and optimizer: saved in the resume checkpoint and restored whole."""
+
+    epoch: int = 0  # epochs completed
+    step: int = 0  # steps done in the epoch under way (0 at an epoch boundary)
+    history: list = field(default_factory=list)  # one row per completed epoch (the CSV's)
+    best_val: float = -1.0
+    best_epoch: int = -1
+    train_seconds: float = 0.0
+    partial: dict | None = None  # mid-epoch: the epoch's losses so far and its correct count (global batch)
+    gen_state: Any = None  # mid-epoch: the epoch's augmentation/order generator
+    rng_state: Any = None  # mid-epoch: the dropout generators, one per rank
+
+
+@dataclass
+class Run:
+    """One training run's fixed parts: the recipe, the model, the data on the device, the batch geometry."""
+
+    p: Params
+    variant: str
+    net: NetParams  # the effective recipe (shortened in the quick check)
+    full_epochs: int  # the recipe's epochs before the quick check shortened it (its schedule runs over these)
+    d: distributed.Dist
+    dev: torch.device
+    model: nn.Module  # the plain module (checkpoints, evaluation)
+    step_model: nn.Module  # what a training step calls: DistributedDataParallel and/or compiled
+    opt: torch.optim.Optimizer
+    fast: speed.Speed
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    mean: torch.Tensor
+    std: torch.Tensor
+    bs: int  # the global batch
+    steps: int  # per epoch
+    sched_steps: int  # per epoch of the recipe's schedule (the full recipe's, in the quick check)
+    config_hash: str
+    code_hash: str
+
+    @property
+    def tp(self) -> TrainParams:
+        return self.net.train
+
+    def on_main(self, fn, *args, **kwargs) -> None:
+        """Rank-0-only I/O: checkpoints, curves, messages (torchvision's save_on_master)."""
+        if self.d.main:
+            fn(*args, **kwargs)
+
+    def say(self, msg: str) -> None:
+        self.on_main(print, f"[{self.variant}] {msg}", file=sys.stderr)
+
+    def agree(self, signum: int | None) -> int | None:
+        """The stop signal any rank has received (this rank's own without a process group)."""
+        return self.d.max_signal(signum, self.dev) if self.d.enabled else signum
+
+    def lr_at(self, epoch: int, step: int) -> float:
+        lr = self.tp.optimizer.lr
+        return lr * lr_factor(self.tp.schedule, (epoch * self.steps + step) / self.sched_steps, self.full_epochs, lr,
+                              self.sched_steps)
+
+    def checkpoint(self, state: TrainState) -> dict:
+        return {"format": CHECKPOINT_FORMAT, "variant": self.variant, "config_hash": self.config_hash,
+                "code_hash": self.code_hash, "model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
+                **asdict(state), "speed": self.fast.to_dict()}
+
+    def best_checkpoint(self, epoch: int, val_acc: float, data) -> dict:
+        net, p = self.net, self.p
+        return {"format": CHECKPOINT_FORMAT, "variant": self.variant, "arch": net.arch, "options": dict(net.options),
+                "dataset": p.dataset_of(self.variant), "classes": list(data.classes), "num_classes": data.num_classes,
+                "in_channels": data.channels, "image_size": data.image_size, "input_size": net.input_size,
+                "mean": p.normalization(self.variant)[0], "std": p.normalization(self.variant)[1],
+                "eval": net.eval.model_dump(mode="json"), "epoch": epoch, "val_top1": val_acc,
+                "speed": self.fast.to_dict(), "config_hash": self.config_hash, "model": self.model.state_dict()}
+
+
 def run(p: Params, variant: str) -> dict:
-    """Train VARIANT here, or on train.devices x train.nodes processes through torchrun (pipeline/distributed.py)."""
+    """Train VARIANT here, or on train.devices x train.nodes processes through torchrun (pipeline/distributed.py).
+    A signal saves the run's state and exits 128 + signum (the same command resumes)."""
     if p.train.world_size > 1 and not distributed.under_torchrun():
         distributed.launch(p.train, variant)
         summary = paths.train_summary(variant)  # written by rank 0 (on another machine when this is not node 0)
@@ -147,6 +238,11 @@ def run(p: Params, variant: str) -> dict:
     d, dev = distributed.setup(p.train)
     try:
         return _train(p, variant, d, dev)
+    except Interrupted as stop:
+        if d.main:
+            print(f"[{variant}] {signal.Signals(stop.signum).name}: {stop.where}; run the same command to resume",
+                  file=sys.stderr)
+        sys.exit(128 + stop.signum)
     except RuntimeError as exc:
         if not distributed.peer_lost(exc):
             raise
@@ -161,6 +257,172 @@ def run(p: Params, variant: str) -> dict:
 
 
 def _train(p: Params, variant: str, d: distributed.Dist, dev: torch.device) -> dict:
+    """Set up the run (resuming its saved state if there is one), then the epoch loop."""
+    r, state, data, n_params = _setup(p, variant, d, dev)
+    tp = r.tp
+    with _Stop(escalate=not d.enabled) as stop:
+        for epoch in range(state.epoch, tp.epochs):
+            t0 = time.perf_counter()
+            train_loss, train_acc, lr = train_one_epoch(r, state, epoch, stop, t0)
+            val_loss, val_acc = validate(r) if len(r.y_val) else (float("nan"), train_acc)  # none: select on train
+            seconds = time.perf_counter() - t0
+            state.train_seconds += seconds
+            state.history.append({"epoch": epoch + 1, "train_loss": round(train_loss, 6),
+                                  "train_acc": round(train_acc, 6), "val_loss": round(val_loss, 6),
+                                  "val_acc": round(val_acc, 6), "lr": lr, "seconds": round(seconds, 3)})
+            r.say(f"epoch {epoch + 1}/{tp.epochs}: train loss {train_loss:.4f} acc {train_acc:.4f} | "
+                  f"val loss {val_loss:.4f} acc {val_acc:.4f} | lr {lr:.3g} | {seconds:.1f}s")
+            if val_acc > state.best_val:  # beside the resume state; copied to models/VARIANT.pt at the end
+                state.best_val, state.best_epoch = val_acc, epoch + 1
+                r.on_main(save, paths.best_resume(variant), r.best_checkpoint(epoch + 1, val_acc, data))
+            r.on_main(_write_curves, variant, state.history)
+            state.epoch, state.step = epoch + 1, 0
+            state.partial = state.gen_state = state.rng_state = None  # mid-epoch only
+            r.on_main(save, paths.last_checkpoint(variant), r.checkpoint(state))
+            stopping = r.agree(stop.signum)
+            if stopping is not None:
+                raise Interrupted(stopping, f"stopped after epoch {epoch + 1}")
+
+    world = d.world_size
+    images = state.history and len(state.history) * r.steps * r.bs
+    summary = {
+        "variant": variant, "arch": r.net.arch, "dataset": p.dataset_of(variant), "params": n_params,
+        "epochs": tp.epochs, "steps_per_epoch": r.steps, "batch_size": r.bs,
+        "best_epoch": state.best_epoch, "val_top1": state.best_val,
+        "final_train_loss": state.history[-1]["train_loss"], "final_train_acc": state.history[-1]["train_acc"],
+        "train_seconds": round(state.train_seconds, 3),
+        "images_per_s": round(images / state.train_seconds, 1) if state.train_seconds else None,
+        "train_device": device_name(dev) if world == 1 else f"{world} x {device_name(dev)}",
+        "world_size": world, "per_device_batch": r.bs // world,
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        "torch": torch.__version__, "amp_bf16": r.fast.amp, "channels_last": r.fast.channels_last,
+        "compiled": r.fast.compile, "speed": r.fast.to_dict(), "quick": p.quick.enabled,
+        "config_hash": r.config_hash, "code_hash": r.code_hash,
+        "command": f"netpipe train {variant}", "git_commit": fileio.git_commit(),
+    }
+    r.on_main(_finish, variant, state.history, summary)
+    return summary
+
+
+def train_one_epoch(r: Run, state: TrainState, epoch: int, stop: "_Stop", t0: float) -> tuple[float, float, float]:
+    """One epoch, or the rest of it when `state` stopped in its middle: returns the epoch's training loss and
+    accuracy over the global batch and its last learning rate. The epoch is a pure function of (seed, epoch): its
+    order, augmentation and dropout draws come from generators seeded here. A stop the ranks agree on saves the
+    state after the step under way and raises Interrupted."""
+    d, dev, tp, model, opt = r.d, r.dev, r.tp, r.model, r.opt
+    steps, world = r.steps, d.world_size
+    local = r.bs // world
+    lo, hi = d.rank * local, (d.rank + 1) * local
+    cuda = dev.type == "cuda"
+    model.train()
+    gen = torch.Generator(device=dev).manual_seed(epoch_seed(r.p.seed, epoch))
+    perm = torch.randperm(len(r.x_train), device=dev, generator=gen)[: steps * r.bs].view(steps, r.bs)
+    torch.manual_seed(epoch_seed(r.p.seed, epoch) + 1 + d.rank)  # dropout draws (each rank its own)
+    start_step = 0
+    correct = torch.zeros((), device=dev, dtype=torch.long)
+    loss_buf = torch.zeros(steps, device=dev)
+    if state.step:  # resume mid-epoch
+        start_step = state.step
+        gen.set_state(state.gen_state)
+        rng = state.rng_state if isinstance(state.rng_state, list) else [state.rng_state]
+        set_rng_state(rng[d.rank % len(rng)], dev)
+        # the partial sums are over the global batch: the ranks' sums at the epoch's end count them once
+        loss_buf[:start_step] = state.partial["losses"].to(dev)
+        if d.main:
+            correct += int(state.partial["correct"])
+    bar = tqdm(total=steps, initial=start_step, desc=f"{r.variant} epoch {epoch + 1}/{tp.epochs}", unit="step",
+               file=sys.stderr, dynamic_ncols=True, mininterval=1.0, leave=False, disable=not d.main)
+    lr = r.lr_at(epoch, start_step)
+    try:
+        for step in range(start_step, steps):
+            lr = r.lr_at(epoch, step)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            idx = perm[step]
+            xb = transforms.augment(r.x_train[idx], tp.augment, r.net.input_size, gen)
+            if d.enabled:  # every rank draws the global batch's augmentation (one shared generator), keeps its slice
+                xb, idx = xb[lo:hi], idx[lo:hi]
+            xb = transforms.normalize(xb, r.mean, r.std)
+            if r.fast.channels_last:
+                xb = xb.contiguous(memory_format=torch.channels_last)
+            yb = r.y_train[idx]
+            with autocast(dev, r.fast.amp):
+                out = r.step_model(xb)
+                logits = out[0] if isinstance(out, tuple) else out
+                loss = F.cross_entropy(logits.float(), yb, label_smoothing=tp.label_smoothing)
+                if isinstance(out, tuple):
+                    for aux in out[1:]:
+                        loss = loss + tp.aux_weight * F.cross_entropy(aux.float(), yb, label_smoothing=tp.label_smoothing)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()  # DistributedDataParallel averages the gradients over the ranks here
+            if tp.grad_clip:
+                nn.utils.clip_grad_norm_(model.parameters(), tp.grad_clip)
+            opt.step()
+            loss_buf[step] = loss.detach()
+            correct += (logits.detach().argmax(1) == yb).sum()
+            last = step == steps - 1
+            log_point = (step + 1) % tp.log_every == 0 or last
+            stopping = stop.signum
+            if d.enabled:  # the ranks agree on a stop where they sync anyway (every step on CPU)
+                stopping = d.max_signal(stop.signum, dev) if (log_point or not cuda) else None
+            if log_point or stopping is not None:
+                _check_finite(r, loss_buf[: step + 1], epoch, lr)
+                if d.main:
+                    seen = loss_buf[: step + 1]
+                    bar.set_postfix(loss=f"{seen.mean().item():.4f}",
+                                    acc=f"{correct.item() / ((step + 1) * local):.3f}", lr=f"{lr:.3g}", refresh=False)
+                    bar.update(step + 1 - bar.n)
+            if stopping is not None and not last:  # the end of an epoch stops after its validation
+                state.train_seconds += time.perf_counter() - t0
+                losses, hits = loss_buf[: step + 1].clone(), correct.clone()
+                if d.enabled:  # saved as global-batch figures, as one process would have them
+                    losses, hits = d.sum_(losses) / world, d.sum_(hits)
+                state.step, state.partial = step + 1, {"losses": losses.cpu(), "correct": int(hits)}
+                state.gen_state = gen.get_state()
+                state.rng_state = d.gather(get_rng_state(dev)) if d.enabled else get_rng_state(dev)
+                r.on_main(save, paths.last_checkpoint(r.variant), r.checkpoint(state))
+                raise Interrupted(stopping, f"checkpoint saved at epoch {epoch + 1} step {step + 1}/{steps} to "
+                                            f"{paths.last_checkpoint(r.variant)}")
+    finally:
+        bar.close()  # clear the progress bar: what follows is a line of its own
+    if d.enabled:
+        d.sum_(loss_buf).div_(world)
+        d.sum_(correct)
+    return loss_buf.mean().item(), correct.item() / (steps * r.bs), lr
+
+
+def _check_finite(r: Run, seen: torch.Tensor, epoch: int, lr: float) -> None:
+    bad = (~torch.isfinite(seen)).nonzero()
+    if len(bad):
+        s = int(bad[0])
+        raise TrainingDiverged(f"{r.variant}: loss is {seen[s].item()} at epoch {epoch + 1}, step {s + 1}/{r.steps} "
+                               f"(lr {lr:.3g}); lower nets.{r.variant}.train.optimizer.lr or change the init")
+
+
+def validate(r: Run) -> tuple[float, float]:
+    """Loss and top-1 accuracy on the validation images (centre crop); under torchrun each rank predicts its
+    share and every rank sees all the logits."""
+    net, d = r.net, r.d
+    r.model.eval()
+
+    def center(xb):
+        return transforms.center_crop(xb, net.eval, net.input_size)
+
+    def logits_of(x: torch.Tensor) -> torch.Tensor:
+        return predict_logits(r.model, x, center, r.tp.eval_batch_size, r.mean, r.std, r.dev, r.fast.amp)
+
+    with torch.no_grad():
+        if d.enabled:
+            share = torch.arange(len(r.x_val)).tensor_split(d.world_size)[d.rank]
+            logits = torch.cat(d.gather(logits_of(r.x_val[share])))
+        else:
+            logits = logits_of(r.x_val)
+    return F.cross_entropy(logits, r.y_val).item(), (logits.argmax(1) == r.y_val).float().mean().item()
+
+
+def _setup(p: Params, variant: str, d: distributed.Dist, dev: torch.device):
+    """The run's model, optimizer, data and batch geometry, and its state: fresh, or restored from the resume
+    checkpoint of this very run (same params, data and code; anything else starts over, saying why)."""
     net = p.variant(variant)
     tp = net.train
     dataset = p.dataset_of(variant)
@@ -170,8 +432,7 @@ def _train(p: Params, variant: str, d: distributed.Dist, dev: torch.device) -> d
     torch.manual_seed(p.seed)
     if tp.deterministic:
         torch.use_deterministic_algorithms(True)
-    cuda = dev.type == "cuda"
-    if cuda:
+    if dev.type == "cuda":
         torch.backends.cudnn.benchmark = not tp.deterministic
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
@@ -187,21 +448,16 @@ def _train(p: Params, variant: str, d: distributed.Dist, dev: torch.device) -> d
     step_model = torch.compile(ddp_model) if fast.compile else ddp_model
     mean, std = norm_tensors(p, variant, dev)
 
-    x_train = torch.from_numpy(data.x_train).to(dev)
-    y_train = torch.from_numpy(data.y_train).to(dev)
     x_val, y_val = data.x_val, data.y_val
     if p.quick.enabled:
         keep = spread(len(y_val), p.quick.eval_samples)
         x_val, y_val = x_val[keep], y_val[keep]
-    x_val_t, y_val_t = torch.from_numpy(x_val), torch.from_numpy(y_val)
-    n = len(x_train)
+    n = len(data.y_train)
     world = d.world_size
     if tp.batch_size % world:
         raise NetpipeError(f"nets.{variant}.train.batch_size {tp.batch_size} is the global batch and must split "
                            f"evenly over the {world} processes of this torchrun launch")
-    bs = min(tp.batch_size, n) // world * world  # the global batch; each rank takes `local` images of it
-    local = bs // world
-    lo, hi = d.rank * local, (d.rank + 1) * local
+    bs = min(tp.batch_size, n) // world * world  # the global batch; each rank takes bs // world images of it
     steps = n // bs if bs else 0  # drop the last partial batch (steady shapes for compile/cudnn)
     full = p.nets[variant].train  # the recipe before the quick check shortened it
     sched_steps = min(steps, full.max_steps_per_epoch or steps)  # the schedule's steps per epoch
@@ -213,196 +469,25 @@ def _train(p: Params, variant: str, d: distributed.Dist, dev: torch.device) -> d
     # optimizer steps taken so far over the recipe's epochs), not a schedule squeezed into the shortened run
     if steps == 0:
         raise NetpipeError(f"{dataset}: {n} training images is fewer than one batch of {tp.batch_size}")
+    r = Run(p, variant, net, full.epochs, d, dev, model, step_model, opt, fast,
+            torch.from_numpy(data.x_train).to(dev), torch.from_numpy(data.y_train).to(dev),
+            torch.from_numpy(x_val), torch.from_numpy(y_val), mean, std, bs, steps, sched_steps,
+            config_hash, code_hash)
 
-    state = {"epoch": 0, "step": 0, "history": [], "best_val": -1.0, "best_epoch": -1, "train_seconds": 0.0,
-             "partial": None, "gen_state": None, "rng_state": None}
+    state = TrainState()
     resume_path = paths.last_checkpoint(variant)
     if ck is not None:
         if not _same_run(ck, config_hash, code_hash):
             what = "params" if ck.get("config_hash") != config_hash else "the training code (pipeline/, dvc.yaml's deps)"
-            if d.main:
-                print(f"[{variant}] {what} changed since {resume_path} was written: starting over", file=sys.stderr)
-                paths.best_resume(variant).unlink(missing_ok=True)  # that run's best is no candidate for this one
+            r.say(f"{what} changed since {resume_path} was written: starting over")
+            # that run's best is no candidate for this one
+            r.on_main(paths.best_resume(variant).unlink, missing_ok=True)
         else:
             model.load_state_dict(ck["model"])
             opt.load_state_dict(ck["optimizer"])
-            for k in state:
-                state[k] = ck[k]
-            done = state["epoch"] + state["step"] / steps
-            if d.main:
-                print(f"[{variant}] resuming from {resume_path} at epoch {done:.2f}", file=sys.stderr)
-    del ck
-
-    def checkpoint_state(epoch: int, step: int, gen_state, rng_state, partial) -> dict:
-        return {
-            "format": CHECKPOINT_FORMAT, "variant": variant, "config_hash": config_hash, "code_hash": code_hash,
-            "model": model.state_dict(), "optimizer": opt.state_dict(),
-            "epoch": epoch, "step": step, "history": state["history"], "best_val": state["best_val"],
-            "best_epoch": state["best_epoch"], "train_seconds": state["train_seconds"],
-            "partial": partial, "gen_state": gen_state, "rng_state": rng_state, "speed": fast.to_dict(),
-        }
-
-    def best_state(epoch: int, val_acc: float) -> dict:
-        return {
-            "format": CHECKPOINT_FORMAT, "variant": variant, "arch": net.arch, "options": dict(net.options),
-            "dataset": dataset, "classes": list(data.classes), "num_classes": data.num_classes,
-            "in_channels": data.channels, "image_size": data.image_size, "input_size": net.input_size,
-            "mean": p.normalization(variant)[0], "std": p.normalization(variant)[1],
-            "eval": net.eval.model_dump(mode="json"), "epoch": epoch, "val_top1": val_acc, "speed": fast.to_dict(),
-            "config_hash": config_hash, "model": model.state_dict(),
-        }
-
-    def center(xb):
-        return transforms.center_crop(xb, net.eval, net.input_size)
-
-    loss_buf = torch.zeros(steps, device=dev)
-    with _Stop(escalate=not d.enabled) as stop:
-        for epoch in range(state["epoch"], tp.epochs):
-            t0 = time.perf_counter()
-            model.train()
-            gen = torch.Generator(device=dev).manual_seed(epoch_seed(p.seed, epoch))
-            perm = torch.randperm(n, device=dev, generator=gen)[: steps * bs].view(steps, bs)
-            torch.manual_seed(epoch_seed(p.seed, epoch) + 1 + d.rank)  # dropout draws (each rank its own)
-            start_step = 0
-            correct = torch.zeros((), device=dev, dtype=torch.long)
-            loss_buf.zero_()
-            if state["step"]:  # resume mid-epoch
-                start_step = state["step"]
-                gen.set_state(state["gen_state"])
-                rng = state["rng_state"] if isinstance(state["rng_state"], list) else [state["rng_state"]]
-                set_rng_state(rng[d.rank % len(rng)], dev)
-                # the partial sums are over the global batch: the ranks' sums at the epoch's end count them once
-                loss_buf[:start_step] = state["partial"]["losses"].to(dev)
-                if d.main:
-                    correct += int(state["partial"]["correct"])
-            bar = tqdm(total=steps, initial=start_step, desc=f"{variant} epoch {epoch + 1}/{tp.epochs}",
-                       unit="step", file=sys.stderr, dynamic_ncols=True, mininterval=1.0, leave=False,
-                       disable=not d.main)
-            for step in range(start_step, steps):
-                lr = tp.optimizer.lr * lr_factor(tp.schedule, (epoch * steps + step) / sched_steps, full.epochs,
-                                                 tp.optimizer.lr, sched_steps)
-                for g in opt.param_groups:
-                    g["lr"] = lr
-                idx = perm[step]
-                xb = transforms.augment(x_train[idx], tp.augment, net.input_size, gen)
-                if d.enabled:  # every rank draws the global batch's augmentation (one shared generator), keeps its slice
-                    xb, idx = xb[lo:hi], idx[lo:hi]
-                xb = transforms.normalize(xb, mean, std)
-                if fast.channels_last:
-                    xb = xb.contiguous(memory_format=torch.channels_last)
-                yb = y_train[idx]
-                with autocast(dev, fast.amp):
-                    out = step_model(xb)
-                    logits = out[0] if isinstance(out, tuple) else out
-                    loss = F.cross_entropy(logits.float(), yb, label_smoothing=tp.label_smoothing)
-                    if isinstance(out, tuple):
-                        for aux in out[1:]:
-                            loss = loss + tp.aux_weight * F.cross_entropy(aux.float(), yb, label_smoothing=tp.label_smoothing)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()  # DistributedDataParallel averages the gradients over the ranks here
-                if tp.grad_clip:
-                    nn.utils.clip_grad_norm_(model.parameters(), tp.grad_clip)
-                opt.step()
-                loss_buf[step] = loss.detach()
-                correct += (logits.detach().argmax(1) == yb).sum()
-                last = step == steps - 1
-                log_point = (step + 1) % tp.log_every == 0 or last
-                stopping = stop.signum
-                if d.enabled:  # the ranks agree on a stop where they sync anyway (every step on CPU)
-                    stopping = d.max_signal(stop.signum, dev) if (log_point or not cuda) else None
-                if log_point or stopping is not None:
-                    seen = loss_buf[: step + 1]
-                    bad = (~torch.isfinite(seen)).nonzero()
-                    if len(bad):
-                        s = int(bad[0])
-                        bar.close()  # clear the progress bar: the error is a line of its own
-                        raise TrainingDiverged(
-                            f"{variant}: loss is {seen[s].item()} at epoch {epoch + 1}, step {s + 1}/{steps} "
-                            f"(lr {lr:.3g}); lower nets.{variant}.train.optimizer.lr or change the init")
-                    if d.main:
-                        bar.set_postfix(loss=f"{seen.mean().item():.4f}",
-                                        acc=f"{correct.item() / ((step + 1) * local):.3f}", lr=f"{lr:.3g}",
-                                        refresh=False)
-                        bar.update(step + 1 - bar.n)
-                if stopping is not None and not last:
-                    state["train_seconds"] += time.perf_counter() - t0
-                    losses, hits = loss_buf[: step + 1].clone(), correct.clone()
-                    if d.enabled:  # saved as global-batch figures, as one process would have them
-                        losses, hits = d.sum_(losses) / world, d.sum_(hits)
-                    partial = {"losses": losses.cpu(), "correct": int(hits)}
-                    rng_state = d.gather(get_rng_state(dev)) if d.enabled else get_rng_state(dev)
-                    if d.main:
-                        save(resume_path, checkpoint_state(epoch, step + 1, gen.get_state(), rng_state, partial))
-                    bar.close()
-                    name = signal.Signals(stopping).name
-                    if d.main:
-                        print(f"[{variant}] {name}: checkpoint saved at epoch {epoch + 1} step {step + 1}/{steps} "
-                              f"to {resume_path}; run the same command to resume", file=sys.stderr)
-                    sys.exit(128 + stopping)
-            bar.close()
-            if d.enabled:
-                d.sum_(loss_buf).div_(world)
-                d.sum_(correct)
-            train_loss = loss_buf.mean().item()
-            train_acc = correct.item() / (steps * bs)
-
-            model.eval()
-            with torch.no_grad():
-                if d.enabled:  # each rank predicts its share of the validation images; all see all the logits
-                    share = torch.arange(len(x_val_t)).tensor_split(world)[d.rank]
-                    part = predict_logits(model, x_val_t[share], center, tp.eval_batch_size, mean, std, dev, fast.amp)
-                    logits = torch.cat(d.gather(part)) if len(x_val_t) else part
-                else:
-                    logits = predict_logits(model, x_val_t, center, tp.eval_batch_size, mean, std, dev, fast.amp)
-            if len(y_val_t):
-                val_loss = F.cross_entropy(logits, y_val_t).item()
-                val_acc = (logits.argmax(1) == y_val_t).float().mean().item()
-            else:  # no validation split: select on training accuracy
-                val_loss, val_acc = float("nan"), train_acc
-            seconds = time.perf_counter() - t0
-            state["train_seconds"] += seconds
-            state["history"].append({"epoch": epoch + 1, "train_loss": round(train_loss, 6), "train_acc": round(train_acc, 6),
-                                     "val_loss": round(val_loss, 6), "val_acc": round(val_acc, 6), "lr": lr,
-                                     "seconds": round(seconds, 3)})
-            if d.main:
-                print(f"[{variant}] epoch {epoch + 1}/{tp.epochs}: train loss {train_loss:.4f} acc {train_acc:.4f} | "
-                      f"val loss {val_loss:.4f} acc {val_acc:.4f} | lr {lr:.3g} | {seconds:.1f}s", file=sys.stderr)
-            if val_acc > state["best_val"]:  # beside the resume state; copied to models/VARIANT.pt at the end
-                state["best_val"], state["best_epoch"] = val_acc, epoch + 1
-                if d.main:
-                    save(paths.best_resume(variant), best_state(epoch + 1, val_acc))
-            if d.main:  # checkpoints and curves: rank 0 alone
-                _write_curves(variant, state["history"])
-            state["epoch"], state["step"] = epoch + 1, 0
-            if d.main:
-                save(resume_path, checkpoint_state(epoch + 1, 0, None, None, None))
-            stopping = d.max_signal(stop.signum, dev) if d.enabled else stop.signum
-            if stopping is not None:
-                name = signal.Signals(stopping).name
-                if d.main:
-                    print(f"[{variant}] {name}: stopped after epoch {epoch + 1}; run the same command to resume",
-                          file=sys.stderr)
-                sys.exit(128 + stopping)
-
-    images = state["history"] and sum(1 for _ in state["history"]) * steps * bs
-    summary = {
-        "variant": variant, "arch": net.arch, "dataset": dataset, "params": n_params,
-        "epochs": tp.epochs, "steps_per_epoch": steps, "batch_size": bs,
-        "best_epoch": state["best_epoch"], "val_top1": state["best_val"],
-        "final_train_loss": state["history"][-1]["train_loss"], "final_train_acc": state["history"][-1]["train_acc"],
-        "train_seconds": round(state["train_seconds"], 3),
-        "images_per_s": round(images / state["train_seconds"], 1) if state["train_seconds"] else None,
-        "train_device": device_name(dev) if world == 1 else f"{world} x {device_name(dev)}",
-        "world_size": world, "per_device_batch": local,
-        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
-        "torch": torch.__version__, "amp_bf16": fast.amp, "channels_last": fast.channels_last,
-        "compiled": fast.compile, "speed": fast.to_dict(), "quick": p.quick.enabled, "config_hash": config_hash,
-        "code_hash": code_hash,
-        "command": f"netpipe train {variant}", "git_commit": fileio.git_commit(),
-    }
-    if d.main:
-        _finish(variant, state["history"], summary)
-    return summary
+            state = TrainState(**{f.name: ck[f.name] for f in fields(TrainState)})
+            r.say(f"resuming from {resume_path} at epoch {state.epoch + state.step / steps:.2f}")
+    return r, state, data, n_params
 
 
 def _same_run(ck: dict | None, config_hash: str, code_hash: str) -> bool:

@@ -1,6 +1,7 @@
 """Does each recipe learn? Run the first steps of a variant's own recipe on the real data and keep the curve.
 
     python docs/results/learn/learn.py VARIANT [VARIANT ...] [--chunks 5] [--steps 100] [--val 1000]
+        [--seed N] [--set nets.VARIANT.train.KEY=VALUE ...]
 
 For each variant this runs the real `netpipe train VARIANT` in a scratch folder (data/prepared/ linked from the
 project, so run `netpipe prepare` / `dvc repro prepare@DATASET` first) with params.yaml's recipe and the quick
@@ -8,6 +9,9 @@ check switched on: `--chunks` "epochs" of `--steps` optimizer steps each, valida
 chunk. The quick check follows the full recipe's learning-rate schedule (pipeline/train.py), so these are the
 recipe's first chunks x steps steps, not a squeezed run. It copies the curve (VARIANT.csv) and summary
 (VARIANT.json) here and rewrites README.md's table from every VARIANT.json/csv in this folder.
+
+With --seed or --set the run is a row of its own, named VARIANT+seedN / VARIANT+KEY=VALUE (the seed's draws,
+or a changed knob, side by side with the recipe as params.yaml has it).
 
 A variant learns when its validation accuracy ends clearly above chance (1/classes + 0.05) and its training loss
 falls; the table says so, from the numbers, per variant.
@@ -37,9 +41,26 @@ SEED_PLATEAU = {
 ROOT = HERE.parents[2]
 
 
-def run(variant: str, chunks: int, steps: int, val: int, params: Path) -> None:
+def _set(raw: dict, assignment: str) -> None:
+    key, _, value = assignment.partition("=")
+    *path, last = key.split(".")
+    node = raw
+    for k in path:
+        node = node[k]
+    node[last] = yaml.safe_load(value)
+
+
+def run(variant: str, chunks: int, steps: int, val: int, params: Path, seed: int | None = None,
+        sets: tuple[str, ...] = ()) -> None:
     raw = yaml.safe_load(params.read_text())
     raw["quick"].update({"enabled": True, "epochs": chunks, "max_steps_per_epoch": steps, "eval_samples": val})
+    name = variant
+    if seed is not None:
+        raw["seed"] = seed
+        name += f"+seed{seed}"
+    for assignment in sets:
+        _set(raw, assignment)
+        name += "+" + assignment.split(".")[-1]
     with tempfile.TemporaryDirectory(prefix=f"learn-{variant}-") as tmp:
         tmp = Path(tmp)
         (tmp / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
@@ -50,11 +71,20 @@ def run(variant: str, chunks: int, steps: int, val: int, params: Path) -> None:
         r = subprocess.run(cmd, cwd=tmp)
         if r.returncode:
             sys.exit(f"[learn] {variant}: netpipe train exited {r.returncode}")
-        shutil.copy(tmp / "artifacts" / "train" / f"{variant}.csv", HERE / f"{variant}.csv")
+        shutil.copy(tmp / "artifacts" / "train" / f"{variant}.csv", HERE / f"{name}.csv")
         summary = json.loads((tmp / "artifacts" / "train" / f"{variant}.json").read_text())
         summary["learn_command"] = (f"python docs/results/learn/learn.py {variant} --chunks {chunks} --steps {steps} "
-                                    f"--val {val}")
-        (HERE / f"{variant}.json").write_text(json.dumps(summary, indent=1) + "\n")
+                                    f"--val {val}" + (f" --seed {seed}" if seed is not None else "")
+                                    + "".join(f" --set {a}" for a in sets))
+        summary["git_commit"] = summary.get("git_commit") or _commit()
+        (HERE / f"{name}.json").write_text(json.dumps(summary, indent=1) + "\n")
+
+
+def _commit() -> str | None:
+    """The commit of the netpipe package that ran (PYTHONPATH may point at another checkout than this one)."""
+    r = subprocess.run([sys.executable, "-c", "from pipeline import fileio; print(fileio.git_commit())"],
+                       capture_output=True, text=True)
+    return r.stdout.strip() or None
 
 
 def table() -> str:
@@ -102,9 +132,11 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--val", type=int, default=1000)
     ap.add_argument("--params", type=Path, default=ROOT / "params.yaml")
+    ap.add_argument("--seed", type=int, default=None, help="params.yaml's seed for this run")
+    ap.add_argument("--set", action="append", default=[], help="KEY=VALUE in params.yaml (dotted key), repeatable")
     a = ap.parse_args()
     for v in a.variants:
-        run(v, a.chunks, a.steps, a.val, a.params.resolve())
+        run(v, a.chunks, a.steps, a.val, a.params.resolve(), a.seed, tuple(a.set))
         write_readme()
     write_readme()
 
