@@ -309,12 +309,12 @@ def train_one_epoch(r: Run, state: TrainState, epoch: int, stop: "_Stop", t0: fl
     accuracy over the global batch and its last learning rate. The epoch is a pure function of (seed, epoch): its
     order, augmentation and dropout draws come from generators seeded here. A stop the ranks agree on saves the
     state after the step under way and raises Interrupted."""
-    d, dev, tp, model, opt = r.d, r.dev, r.tp, r.model, r.opt
+    d, dev, tp, opt = r.d, r.dev, r.tp, r.opt
     steps, world = r.steps, d.world_size
     local = r.bs // world
     lo, hi = d.rank * local, (d.rank + 1) * local
     cuda = dev.type == "cuda"
-    model.train()
+    r.model.train()
     gen = torch.Generator(device=dev).manual_seed(epoch_seed(r.p.seed, epoch))
     perm = torch.randperm(len(r.x_train), device=dev, generator=gen)[: steps * r.bs].view(steps, r.bs)
     torch.manual_seed(epoch_seed(r.p.seed, epoch) + 1 + d.rank)  # dropout draws (each rank its own)
@@ -346,18 +346,7 @@ def train_one_epoch(r: Run, state: TrainState, epoch: int, stop: "_Stop", t0: fl
             if r.fast.channels_last:
                 xb = xb.contiguous(memory_format=torch.channels_last)
             yb = r.y_train[idx]
-            with autocast(dev, r.fast.amp):
-                out = r.step_model(xb)
-                logits = out[0] if isinstance(out, tuple) else out
-                loss = F.cross_entropy(logits.float(), yb, label_smoothing=tp.label_smoothing)
-                if isinstance(out, tuple):
-                    for aux in out[1:]:
-                        loss = loss + tp.aux_weight * F.cross_entropy(aux.float(), yb, label_smoothing=tp.label_smoothing)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()  # DistributedDataParallel averages the gradients over the ranks here
-            if tp.grad_clip:
-                nn.utils.clip_grad_norm_(model.parameters(), tp.grad_clip)
-            opt.step()
+            loss, logits = _step(r, xb, yb)
             loss_buf[step] = loss.detach()
             correct += (logits.detach().argmax(1) == yb).sum()
             last = step == steps - 1
@@ -374,13 +363,7 @@ def train_one_epoch(r: Run, state: TrainState, epoch: int, stop: "_Stop", t0: fl
                     bar.update(step + 1 - bar.n)
             if stopping is not None and not last:  # the end of an epoch stops after its validation
                 state.train_seconds += time.perf_counter() - t0
-                losses, hits = loss_buf[: step + 1].clone(), correct.clone()
-                if d.enabled:  # saved as global-batch figures, as one process would have them
-                    losses, hits = d.sum_(losses) / world, d.sum_(hits)
-                state.step, state.partial = step + 1, {"losses": losses.cpu(), "correct": int(hits)}
-                state.gen_state = gen.get_state()
-                state.rng_state = d.gather(get_rng_state(dev)) if d.enabled else get_rng_state(dev)
-                r.on_main(save, paths.last_checkpoint(r.variant), r.checkpoint(state))
+                _save_mid_epoch(r, state, step + 1, loss_buf[: step + 1].clone(), correct.clone(), gen)
                 raise Interrupted(stopping, f"checkpoint saved at epoch {epoch + 1} step {step + 1}/{steps} to "
                                             f"{paths.last_checkpoint(r.variant)}")
     finally:
@@ -389,6 +372,37 @@ def train_one_epoch(r: Run, state: TrainState, epoch: int, stop: "_Stop", t0: fl
         d.sum_(loss_buf).div_(world)
         d.sum_(correct)
     return loss_buf.mean().item(), correct.item() / (steps * r.bs), lr
+
+
+def _step(r: Run, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimizer step on a normalised batch: (loss, logits), the loss with the auxiliary heads' share."""
+    tp = r.tp
+    with autocast(r.dev, r.fast.amp):
+        out = r.step_model(xb)
+        logits = out[0] if isinstance(out, tuple) else out
+        loss = F.cross_entropy(logits.float(), yb, label_smoothing=tp.label_smoothing)
+        if isinstance(out, tuple):
+            for aux in out[1:]:
+                loss = loss + tp.aux_weight * F.cross_entropy(aux.float(), yb, label_smoothing=tp.label_smoothing)
+    r.opt.zero_grad(set_to_none=True)
+    loss.backward()  # DistributedDataParallel averages the gradients over the ranks here
+    if tp.grad_clip:
+        nn.utils.clip_grad_norm_(r.model.parameters(), tp.grad_clip)
+    r.opt.step()
+    return loss, logits
+
+
+def _save_mid_epoch(r: Run, state: TrainState, steps_done: int, losses: torch.Tensor, hits: torch.Tensor,
+                    gen: torch.Generator) -> None:
+    """The resume checkpoint after `steps_done` steps of the epoch under way, with its partial sums (as global-batch
+    figures, as one process would have them) and the generators' states (every rank's dropout generator)."""
+    d = r.d
+    if d.enabled:
+        losses, hits = d.sum_(losses) / d.world_size, d.sum_(hits)
+    state.step, state.partial = steps_done, {"losses": losses.cpu(), "correct": int(hits)}
+    state.gen_state = gen.get_state()
+    state.rng_state = d.gather(get_rng_state(r.dev)) if d.enabled else get_rng_state(r.dev)
+    r.on_main(save, paths.last_checkpoint(r.variant), r.checkpoint(state))
 
 
 def _check_finite(r: Run, seen: torch.Tensor, epoch: int, lr: float) -> None:
@@ -452,24 +466,8 @@ def _setup(p: Params, variant: str, d: distributed.Dist, dev: torch.device):
     if p.quick.enabled:
         keep = spread(len(y_val), p.quick.eval_samples)
         x_val, y_val = x_val[keep], y_val[keep]
-    n = len(data.y_train)
-    world = d.world_size
-    if tp.batch_size % world:
-        raise NetpipeError(f"nets.{variant}.train.batch_size {tp.batch_size} is the global batch and must split "
-                           f"evenly over the {world} processes of this torchrun launch")
-    bs = min(tp.batch_size, n) // world * world  # the global batch; each rank takes bs // world images of it
-    steps = n // bs if bs else 0  # drop the last partial batch (steady shapes for compile/cudnn)
-    full = p.nets[variant].train  # the recipe before the quick check shortened it
-    sched_steps = min(steps, full.max_steps_per_epoch or steps)  # the schedule's steps per epoch
-    if tp.max_steps_per_epoch:
-        steps = min(steps, tp.max_steps_per_epoch)
-    if not p.quick.enabled:
-        sched_steps = steps
-    # the quick check runs the recipe's first steps: its learning rate follows the full recipe's schedule (the
-    # optimizer steps taken so far over the recipe's epochs), not a schedule squeezed into the shortened run
-    if steps == 0:
-        raise NetpipeError(f"{dataset}: {n} training images is fewer than one batch of {tp.batch_size}")
-    r = Run(p, variant, net, full.epochs, d, dev, model, step_model, opt, fast,
+    bs, steps, sched_steps = _geometry(p, variant, len(data.y_train), d.world_size)
+    r = Run(p, variant, net, p.nets[variant].train.epochs, d, dev, model, step_model, opt, fast,
             torch.from_numpy(data.x_train).to(dev), torch.from_numpy(data.y_train).to(dev),
             torch.from_numpy(x_val), torch.from_numpy(y_val), mean, std, bs, steps, sched_steps,
             config_hash, code_hash)
@@ -488,6 +486,27 @@ def _setup(p: Params, variant: str, d: distributed.Dist, dev: torch.device):
             state = TrainState(**{f.name: ck[f.name] for f in fields(TrainState)})
             r.say(f"resuming from {resume_path} at epoch {state.epoch + state.step / steps:.2f}")
     return r, state, data, n_params
+
+
+def _geometry(p: Params, variant: str, n: int, world: int) -> tuple[int, int, int]:
+    """(global batch, steps per epoch, steps per epoch of the schedule) for n training images on `world` ranks."""
+    tp = p.variant(variant).train
+    if tp.batch_size % world:
+        raise NetpipeError(f"nets.{variant}.train.batch_size {tp.batch_size} is the global batch and must split "
+                           f"evenly over the {world} processes of this torchrun launch")
+    bs = min(tp.batch_size, n) // world * world  # the global batch; each rank takes bs // world images of it
+    steps = n // bs if bs else 0  # drop the last partial batch (steady shapes for compile/cudnn)
+    full = p.nets[variant].train  # the recipe before the quick check shortened it
+    sched_steps = min(steps, full.max_steps_per_epoch or steps)  # the schedule's steps per epoch
+    if tp.max_steps_per_epoch:
+        steps = min(steps, tp.max_steps_per_epoch)
+    if not p.quick.enabled:
+        sched_steps = steps
+    # the quick check runs the recipe's first steps: its learning rate follows the full recipe's schedule (the
+    # optimizer steps taken so far over the recipe's epochs), not a schedule squeezed into the shortened run
+    if steps == 0:
+        raise NetpipeError(f"{p.dataset_of(variant)}: {n} training images is fewer than one batch of {tp.batch_size}")
+    return bs, steps, sched_steps
 
 
 def _same_run(ck: dict | None, config_hash: str, code_hash: str) -> bool:
