@@ -638,26 +638,62 @@ def _limits_section(variants: dict) -> list[str]:
 
 
 def render_markdown(p: Params, variants: dict, s: dict) -> str:
-    quick, commit = s["quick"], s["git_commit"]
-    at = f" at git commit `{commit}`" if commit else ""
-    out: list[str] = ["# netpipe report", ""]
-    if quick:
+    """artifacts/report.md: one function per section, in this order."""
+    at = f" at git commit `{s['git_commit']}`" if s["git_commit"] else ""
+    out = _md_head(s, at) + _md_data(s) + _md_results(variants, s) + _md_best(variants, s) + _md_plots(s, at)
+    out += _md_machine(variants, s) + _md_provenance(variants, at)
+    return "\n".join(out)
+
+
+def _md_head(s: dict, at: str) -> list[str]:
+    out = ["# netpipe report", ""]
+    if s["quick"]:
         out += ["> **QUICK CHECK RUN (quick.enabled: true): every model trained for a few steps only. "
                 "THE ACCURACIES BELOW ARE MEANINGLESS**; this run checks that every stage works, nothing more.", ""]
-    out += [f"Generated {s['generated']} by `netpipe report`{at} from the stage outputs in artifacts/ "
-            "(no figure in this file is typed in).", ""]
+    return out + [f"Generated {s['generated']} by `netpipe report`{at} from the stage outputs in artifacts/ "
+                  "(no figure in this file is typed in).", ""]
 
-    out += ["## Data", ""]
+
+def _md_data(s: dict) -> list[str]:
+    out = ["## Data", ""]
     for ds, d in s["data"].items():
         counts = (d.get("prepared") or {}).get("counts")
         cnt = (f": {counts.get('train')} train / {counts.get('val')} validation / {counts.get('test')} test images"
                if isinstance(counts, dict) else "")
         out.append(f"- **{ds}**: {d['description']}{cnt} (params `data.{ds}`: source `{d['source']}`"
                    + (f", path `{d['path']}`" if d.get("path") else "") + ").")
-    out += ["", "Test accuracies are on the dataset's test split; validation accuracy on the held-out part of the "
-            "training set (the checkpoint is the epoch with the best validation accuracy).", ""]
+    return out + ["", "Test accuracies are on the dataset's test split; validation accuracy on the held-out part of "
+                  "the training set (the checkpoint is the epoch with the best validation accuracy).", ""]
 
-    # ---- the table -------------------------------------------------------------------------------------------
+
+def _results_row(name: str, v: dict, keys: list[str], big: Optional[int]) -> list[str]:
+    ref = v["seed_reference"]
+    seed = ref.get("top1")
+    seed_txt = NA if seed is None else f"{100 * seed:.2f}% ({ref.get('doc')})"
+    if seed is not None and not ref.get("comparable", True):
+        seed_txt, seed = f"{seed_txt}, another setup: not compared", None
+    d1 = None if seed is None or v["top1"] is None else v["top1"] - seed
+    dm = None if seed is None or v["top1_10crop"] is None else v["top1_10crop"] - seed
+    multi = _pct(v["top1_10crop"]) + (f" ({v['crops']}-crop)" if v["top1_10crop"] is not None else "")
+    row = [name + ("" if v["have"]["metrics"] else " (not trained here (GPU recipe))" if not v["have"]["train"]
+                   else " (missing: no metrics)"), v["dataset"], _count(v["params"]), _count(v["flops_per_image"]),
+           _bytes(v["onnx_bytes"]) + (f" (fp16 {_bytes(v['onnx_fp16_bytes'])})" if v["onnx_fp16_bytes"] else ""),
+           _pct(v["top1"]), multi, seed_txt, f"{_signed_pp(d1)} / {_signed_pp(dm)}", _pct(v["val_top1"]),
+           _seconds(v["train_seconds"]), v["train_device"] or NA]
+    for k in keys:
+        per = v["latency"].get(k)
+        if not per:
+            row.append(NA)
+            continue
+        r1 = per.get("1")
+        bmax = max(per, key=int)
+        thr = per[bmax]["images_per_s"]
+        row.append(f"{_ms(r1['p50_ms']) if r1 else NA} / "
+                   + (NA if thr is None else f"{thr:,.0f}" + ("" if int(bmax) == big else f" (@{bmax})")))
+    return row
+
+
+def _md_results(variants: dict, s: dict) -> list[str]:
     keys: list[str] = []
     batches: set[int] = set()
     for v in variants.values():
@@ -670,59 +706,44 @@ def render_markdown(p: Params, variants: dict, s: dict) -> str:
     header = ["variant", "dataset", "params", "FLOPs/img", "ONNX", "test top-1 (1 crop)", "test top-1 (multi-crop)",
               "seed doc top-1", "ours - seed (1 / multi)", "val top-1", "train time", "train device"]
     header += [f"{k}: p50 @1 / img/s @{big}" for k in keys]
-    rows = []
-    for name, v in variants.items():
-        ref = v["seed_reference"]
-        seed = ref.get("top1")
-        seed_txt = NA if seed is None else f"{100 * seed:.2f}% ({ref.get('doc')})"
-        if seed is not None and not ref.get("comparable", True):
-            seed_txt, seed = f"{seed_txt}, another setup: not compared", None
-        d1 = None if seed is None or v["top1"] is None else v["top1"] - seed
-        dm = None if seed is None or v["top1_10crop"] is None else v["top1_10crop"] - seed
-        multi = _pct(v["top1_10crop"]) + (f" ({v['crops']}-crop)" if v["top1_10crop"] is not None else "")
-        row = [name + ("" if v["have"]["metrics"] else " (not trained here (GPU recipe))" if not v["have"]["train"]
-                       else " (missing: no metrics)"), v["dataset"], _count(v["params"]),
-               _count(v["flops_per_image"]),
-               _bytes(v["onnx_bytes"]) + (f" (fp16 {_bytes(v['onnx_fp16_bytes'])})" if v["onnx_fp16_bytes"] else ""),
-               _pct(v["top1"]), multi, seed_txt,
-               f"{_signed_pp(d1)} / {_signed_pp(dm)}", _pct(v["val_top1"]), _seconds(v["train_seconds"]),
-               v["train_device"] or NA]
-        for k in keys:
-            per = v["latency"].get(k)
-            if not per:
-                row.append(NA)
-                continue
-            r1 = per.get("1")
-            bmax = max(per, key=int)
-            thr = per[bmax]["images_per_s"]
-            row.append(f"{_ms(r1['p50_ms']) if r1 else NA} / "
-                       + (NA if thr is None else f"{thr:,.0f}" + ("" if int(bmax) == big else f" (@{bmax})")))
-        rows.append(row)
-    out += ["## Results", "", _table(header, rows), ""]
+    rows = [_results_row(name, v, keys, big) for name, v in variants.items()]
+    out = ["## Results", "", _table(header, rows), ""]
     out += ["FLOPs count multiply and add separately (2 per MAC), per image, from torch.utils.flop_counter. "
             "Latency: p50 of one synchronised call at batch 1; throughput: images/s at the largest batch "
             "(mean over the timed calls). Backend keys without a suffix are fp32.", ""]
+    return out + _md_export(variants) + _limits_section(variants) + _md_train_speed(variants) + _md_seed_notes(variants, s)
+
+
+def _md_export(variants: dict) -> list[str]:
     exp = [(n, v) for n, v in variants.items() if v["have"]["export"]]
-    if exp:
-        out += ["ONNX export checks (artifacts/export/VARIANT.json): onnxruntime against PyTorch fp32.", ""]
-        for n, v in exp:
-            d32, d16 = v["parity_max_abs_diff"], v["fp16_max_abs_diff"]
-            out.append(f"- `{n}`: max |logit difference| fp32 {NA if d32 is None else f'{d32:.2g}'}, fp16 "
-                       f"{NA if d16 is None else f'{d16:.2g}'}; test top-1 through onnxruntime {_pct(v['onnx_top1'])} "
-                       f"(fp16 file: {_pct(v['fp16_top1'])}"
-                       + (f" on {v['fp16_n_test']:,} images" if v.get("fp16_n_test") else "") + ")")
-        out.append("")
-    out += _limits_section(variants)
+    if not exp:
+        return []
+    out = ["ONNX export checks (artifacts/export/VARIANT.json): onnxruntime against PyTorch fp32.", ""]
+    for n, v in exp:
+        d32, d16 = v["parity_max_abs_diff"], v["fp16_max_abs_diff"]
+        out.append(f"- `{n}`: max |logit difference| fp32 {NA if d32 is None else f'{d32:.2g}'}, fp16 "
+                   f"{NA if d16 is None else f'{d16:.2g}'}; test top-1 through onnxruntime {_pct(v['onnx_top1'])} "
+                   f"(fp16 file: {_pct(v['fp16_top1'])}"
+                   + (f" on {v['fp16_n_test']:,} images" if v.get("fp16_n_test") else "") + ")")
+    return out + [""]
+
+
+def _md_train_speed(variants: dict) -> list[str]:
     trained = [(n, v) for n, v in variants.items() if v["have"]["train"]]
-    if trained:
-        out += ["### Training speed", "", _table(
-            ["variant", "device", "uses (why)", "epochs", "s / epoch", "images/s", "training TFLOP/s", "% of measured peak"],
-            [[n, v["train_device"] or NA, _uses(v["train_speed"]), str(v["epochs"] or NA),
-              _seconds(v["train_speed"]["epoch_seconds"]),
-              NA if v["train_speed"]["images_per_s"] is None else f"{v['train_speed']['images_per_s']:,.0f}",
-              NA if v["train_speed"]["flops_per_s"] is None else f"{v['train_speed']['flops_per_s'] / 1e12:.3g}",
-              _pct(v["train_speed"]["fraction_of_peak"], 1)] for n, v in trained]), "",
-            TRAIN_FLOPS_METHOD + ".", ""]
+    if not trained:
+        return []
+    rows = [[n, v["train_device"] or NA, _uses(v["train_speed"]), str(v["epochs"] or NA),
+             _seconds(v["train_speed"]["epoch_seconds"]),
+             NA if v["train_speed"]["images_per_s"] is None else f"{v['train_speed']['images_per_s']:,.0f}",
+             NA if v["train_speed"]["flops_per_s"] is None else f"{v['train_speed']['flops_per_s'] / 1e12:.3g}",
+             _pct(v["train_speed"]["fraction_of_peak"], 1)] for n, v in trained]
+    header = ["variant", "device", "uses (why)", "epochs", "s / epoch", "images/s", "training TFLOP/s",
+              "% of measured peak"]
+    return ["### Training speed", "", _table(header, rows), "", TRAIN_FLOPS_METHOD + ".", ""]
+
+
+def _md_seed_notes(variants: dict, s: dict) -> list[str]:
+    out: list[str] = []
     if s["missing"]:
         out += [f"**Missing** (no artifacts/metrics/VARIANT.json: run `netpipe evaluate VARIANT` or `dvc repro`): "
                 + ", ".join(f"`{n}`" for n in s["missing"]), ""]
@@ -732,9 +753,11 @@ def render_markdown(p: Params, variants: dict, s: dict) -> str:
         out += [f"- `{n}`: {('%.2f%%' % (100 * r['top1'])) if r.get('top1') is not None else 'no figure'} "
                 f"(doc {r.get('doc')}): {r.get('note')}" for n, r in refs]
         out.append("")
+    return out
 
-    # ---- best and Pareto ------------------------------------------------------------------------------------
-    out += ["## Best variant per dataset", ""]
+
+def _md_best(variants: dict, s: dict) -> list[str]:
+    out = ["## Best variant per dataset", ""]
     for ds in s["data"]:
         name = s["best"].get(ds)
         if not name:
@@ -760,58 +783,63 @@ def render_markdown(p: Params, variants: dict, s: dict) -> str:
             parts.append(f"`{n}` ({_pct(acc)} {by}, {_ms(f['p50_ms'])} on {f['backend']}"
                          + ("" if f["batch"] == "1" else f" at batch {f['batch']}") + ")")
         out.append(f"- **{ds}**: " + " -> ".join(parts))
-    out.append("")
+    return out + [""]
 
-    # ---- plots -----------------------------------------------------------------------------------------------
-    out += ["## Plots", ""]
-    titles = {"accuracy_vs_latency": "Accuracy vs latency, with the Pareto front",
-              "training_curves": "Training curves (validation accuracy and training loss per epoch)",
-              "latency_vs_batch": "Latency vs batch size per backend"}
-    rel = lambda f: Path(f).relative_to(paths.ARTIFACTS).as_posix()  # noqa: E731
-    cmds = {
-        "accuracy_vs_latency": "`netpipe evaluate VARIANT`, `netpipe bench VARIANT`, `netpipe report`",
-        "training_curves": "`netpipe train VARIANT`, `netpipe report`",
-        "latency_vs_batch": "`netpipe bench VARIANT`, `netpipe report`",
-    }
+
+PLOT_TITLES = {"accuracy_vs_latency": ("Accuracy vs latency, with the Pareto front",
+                                       "`netpipe evaluate VARIANT`, `netpipe bench VARIANT`, `netpipe report`"),
+               "training_curves": ("Training curves (validation accuracy and training loss per epoch)",
+                                   "`netpipe train VARIANT`, `netpipe report`"),
+               "latency_vs_batch": ("Latency vs batch size per backend", "`netpipe bench VARIANT`, `netpipe report`")}
+
+
+def _md_plots(s: dict, at: str) -> list[str]:
+    out = ["## Plots", ""]
     for key, f in s["plots"].items():
         if key.startswith("confusion_"):
             ds = key[len("confusion_"):]
             name = s["best"][ds]
             title, cmd = f"Confusion matrix of the best {ds} model ({name})", f"`netpipe evaluate {name}`, `netpipe report`"
         else:
-            title, cmd = titles[key], cmds[key]
-        out += [f"### {title}", "", f"![{title}]({rel(f)})", "", f"Produced by {cmd}{at}.", ""]
+            title, cmd = PLOT_TITLES[key]
+        rel = Path(f).relative_to(paths.ARTIFACTS).as_posix()
+        out += [f"### {title}", "", f"![{title}]({rel})", "", f"Produced by {cmd}{at}.", ""]
+    return out
 
-    # ---- benchmark machine and skips ----------------------------------------------------------------------
-    out += ["## Benchmark machine", ""]
+
+def _md_machine(variants: dict, s: dict) -> list[str]:
+    out = ["## Benchmark machine", ""]
     m = s["machine"]
-    if m:
-        gpu = f"{m.get('gpu')} ({m.get('gpu_memory_gib')} GiB), CUDA {m.get('cuda')}, cuDNN {m.get('cudnn')}; " if m.get("gpu") else "no GPU; "
-        out += [f"{gpu}CPU {m.get('cpu')} ({m.get('cpu_cores')} logical cores, load average {m.get('load_avg_1min')} "
-                f"at the start); torch {m.get('torch')}, onnxruntime {m.get('onnxruntime')}, onnx {m.get('onnx')}, "
-                f"python {m.get('python')}. Each variant's artifacts/bench/VARIANT.json holds its own machine record, "
-                "the measured peaks and the floor (`floor_ms`, `fraction_of_peak`).", ""]
-        reasons: dict[str, set[str]] = {}
-        for v in variants.values():
-            for sk in v["skipped"]:
-                reasons.setdefault(f"{backend_key(sk.get('backend', '?'), sk.get('precision', 'fp32'))}", set()).add(
-                    str(sk.get("reason")))
-        if reasons:
-            out += ["Not measured on this machine (reason as recorded by `netpipe bench`):", ""]
-            out += [f"- {k}: " + "; ".join(sorted(r)[:3]) + (" ..." if len(r) > 3 else "")
-                    for k, r in sorted(reasons.items(), key=lambda kv: _key_order(kv[0]))]
-            out.append("")
-    else:
-        out += ["No benchmark results yet (`netpipe bench VARIANT`).", ""]
+    if not m:
+        return out + ["No benchmark results yet (`netpipe bench VARIANT`).", ""]
+    gpu = (f"{m.get('gpu')} ({m.get('gpu_memory_gib')} GiB), CUDA {m.get('cuda')}, cuDNN {m.get('cudnn')}; "
+           if m.get("gpu") else "no GPU; ")
+    out += [f"{gpu}CPU {m.get('cpu')} ({m.get('cpu_cores')} logical cores, load average {m.get('load_avg_1min')} "
+            f"at the start); torch {m.get('torch')}, onnxruntime {m.get('onnxruntime')}, onnx {m.get('onnx')}, "
+            f"python {m.get('python')}. Each variant's artifacts/bench/VARIANT.json holds its own machine record, "
+            "the measured peaks and the floor (`floor_ms`, `fraction_of_peak`).", ""]
+    reasons: dict[str, set[str]] = {}
+    for v in variants.values():
+        for sk in v["skipped"]:
+            reasons.setdefault(backend_key(sk.get("backend", "?"), sk.get("precision", "fp32")), set()).add(
+                str(sk.get("reason")))
+    if reasons:
+        out += ["Not measured on this machine (reason as recorded by `netpipe bench`):", ""]
+        out += [f"- {k}: " + "; ".join(sorted(r)[:3]) + (" ..." if len(r) > 3 else "")
+                for k, r in sorted(reasons.items(), key=lambda kv: _key_order(kv[0]))]
+        out.append("")
+    return out
 
-    # ---- provenance -------------------------------------------------------------------------------------------
-    out += ["## Produced by", ""]
-    out += ["Every figure above comes from these commands (run by `dvc repro`, which records their params):", ""]
+
+STAGE_OUTPUT = {"train": "train", "evaluate": "metrics", "export": "export", "bench": "bench"}
+
+
+def _md_provenance(variants: dict, at: str) -> list[str]:
+    out = ["## Produced by", "",
+           "Every figure above comes from these commands (run by `dvc repro`, which records their params):", ""]
     for name, v in variants.items():
-        done = [c for stage, c in v["commands"].items() if v["have"][{"train": "train", "evaluate": "metrics",
-                                                                           "export": "export", "bench": "bench"}[stage]]]
-        todo = [c for stage, c in v["commands"].items() if not v["have"][{"train": "train", "evaluate": "metrics",
-                                                                             "export": "export", "bench": "bench"}[stage]]]
+        done = [c for stage, c in v["commands"].items() if v["have"][STAGE_OUTPUT[stage]]]
+        todo = [c for stage, c in v["commands"].items() if not v["have"][STAGE_OUTPUT[stage]]]
         line = f"- `{name}`: " + (", ".join(f"`{c}`" for c in done) or "nothing yet")
         commits = [f"{stage} at `{c}`" for stage, c in v["git_commit"].items() if c]
         if commits:
@@ -821,5 +849,4 @@ def render_markdown(p: Params, variants: dict, s: dict) -> str:
         elif todo:
             line += " (outputs missing: " + ", ".join(f"`{c}`" for c in todo) + ")"
         out.append(line)
-    out += [f"- this report: `netpipe report`{at}", ""]
-    return "\n".join(out)
+    return out + [f"- this report: `netpipe report`{at}", ""]
