@@ -506,7 +506,8 @@ def _run_ort(R: Runner, backend: str, precision: str, num_classes: int, inputs: 
 # the stage
 # ---------------------------------------------------------------------------------------------------------
 def run(p: Params, variant: str) -> dict:
-    """Benchmark VARIANT and write artifacts/bench/VARIANT.json:
+    """Benchmark VARIANT and write artifacts/bench/VARIANT.json (this docstring, the output schema, is most of the
+    function's length):
 
     {"variant", "dataset", "quick", "date", "command",
      "machine": {cpu, cpu_cores, torch_threads, ort_threads, gpu, gpu_memory_gib, cuda_torch, cuda_onnxruntime,
@@ -555,42 +556,8 @@ def run(p: Params, variant: str) -> dict:
         peak["cuda"] = measure_peak(dev, precisions)
     inputs = {bs: make_input(p, variant, shape, bs, p.seed) for bs in R.batch_sizes}
 
-    # torch_eager fp32 first: the reference
-    order = sorted(backends, key=lambda b: (b != "torch_eager", BENCH_BACKENDS.index(b)))
-    def attempt(name: str, prec: str, measure) -> None:
-        """Run one measurement; a Skip or any failure is recorded under "skipped" with its reason (one backend
-        failing must not lose the others' numbers)."""
-        try:
-            measure()
-        except Skip as exc:
-            R.skip(name, prec, str(exc))
-        except Exception as exc:
-            R.skip(name, prec, first_line(exc, with_type=True))
-
-    def ort_cuda_graph(prec: str) -> None:
-        if not cuda_ort:
-            raise Skip(NO_ORT_CUDA)
-        _run_ort(R, "ort_cuda", prec, num_classes, inputs, graph=True)
-
-    for backend in order:
-        for prec in sorted(precisions, key=lambda x: x != "fp32"):
-            if backend in ("ort_cpu", "ort_cuda"):
-                attempt(backend, prec, lambda: _run_ort(R, backend, prec, num_classes, inputs))
-            else:
-                attempt(backend, prec, lambda: _run_torch(R, backend, prec, base, inputs, dev))
-            if backend == "ort_cuda":
-                attempt("ort_cuda_graph", prec, lambda: ort_cuda_graph(prec))
-
-    ref = R.results.get("torch_eager", {}).get("fp32", {})
-    for backend, per_prec in R.results.items():
-        device = "cuda" if (backend.startswith("ort_cuda") or (backend.startswith("torch") and cuda_torch)) else "cpu"
-        for prec, per_batch in per_prec.items():
-            for b, r in per_batch.items():
-                r["speedup_vs_torch_eager"] = ref[b]["p50_ms"] / r["p50_ms"] if b in ref and r["p50_ms"] > 0 else None
-                fl = floor_ms(stats, peak, device, prec, int(b))
-                r["floor_ms"] = fl
-                r["fraction_of_peak"] = fl / r["p50_ms"] if fl is not None and r["p50_ms"] > 0 else None
-                r["device"] = device
+    _measure_all(R, backends, precisions, base, inputs, dev, num_classes, cuda_ort)
+    _relate(R.results, stats, peak, cuda_torch)
 
     out = {
         "variant": variant,
@@ -612,6 +579,47 @@ def run(p: Params, variant: str) -> dict:
     fileio.write_json(paths.bench(variant), out)
     _print_table(out)
     return out
+
+
+def _measure_all(R: "Runner", backends: list[str], precisions: list[str], base, inputs: dict, dev: torch.device,
+                 num_classes: int, cuda_ort: bool) -> None:
+    """Every backend in every precision, torch_eager fp32 first (the reference). A Skip or any failure is recorded
+    under "skipped" with its reason: one backend failing must not lose the others' numbers."""
+    def attempt(name: str, prec: str, measure) -> None:
+        try:
+            measure()
+        except Skip as exc:
+            R.skip(name, prec, str(exc))
+        except Exception as exc:
+            R.skip(name, prec, first_line(exc, with_type=True))
+
+    def ort_cuda_graph(prec: str) -> None:
+        if not cuda_ort:
+            raise Skip(NO_ORT_CUDA)
+        _run_ort(R, "ort_cuda", prec, num_classes, inputs, graph=True)
+
+    for backend in sorted(backends, key=lambda b: (b != "torch_eager", BENCH_BACKENDS.index(b))):
+        for prec in sorted(precisions, key=lambda x: x != "fp32"):
+            if backend in ("ort_cpu", "ort_cuda"):
+                attempt(backend, prec, lambda: _run_ort(R, backend, prec, num_classes, inputs))
+            else:
+                attempt(backend, prec, lambda: _run_torch(R, backend, prec, base, inputs, dev))
+            if backend == "ort_cuda":
+                attempt("ort_cuda_graph", prec, lambda: ort_cuda_graph(prec))
+
+
+def _relate(results: dict, stats: dict, peak: dict, cuda_torch: bool) -> None:
+    """Each result's speedup over torch_eager fp32, its floor from the measured peaks and its fraction of it."""
+    ref = results.get("torch_eager", {}).get("fp32", {})
+    for backend, per_prec in results.items():
+        device = "cuda" if (backend.startswith("ort_cuda") or (backend.startswith("torch") and cuda_torch)) else "cpu"
+        for prec, per_batch in per_prec.items():
+            for b, r in per_batch.items():
+                r["speedup_vs_torch_eager"] = ref[b]["p50_ms"] / r["p50_ms"] if b in ref and r["p50_ms"] > 0 else None
+                fl = floor_ms(stats, peak, device, prec, int(b))
+                r["floor_ms"] = fl
+                r["fraction_of_peak"] = fl / r["p50_ms"] if fl is not None and r["p50_ms"] > 0 else None
+                r["device"] = device
 
 
 def _print_table(out: dict) -> None:

@@ -26,7 +26,8 @@ PREDICT_FLAGS = {"--ten-crop": "ten_crop", "--json": "json_out"}
 
 @functools.lru_cache(maxsize=1)
 def build_app():
-    """The typer app, built on first use (not by `netpipe predict IMAGE...`: see the module docstring)."""
+    """The typer app, built on first use (not by `netpipe predict IMAGE...`: see the module docstring). One
+    nested function per command, each a few lines that typer reads the options and help text from: hence its length."""
     import typer
 
     app = typer.Typer(
@@ -57,46 +58,27 @@ def build_app():
     @app.command()
     def train(variant: str, params_file: Path = ParamsOpt) -> None:
         """Train VARIANT: best and last checkpoints in models/, curves in artifacts/train/."""
-        p = _params(params_file)
-        p.dataset_of(variant)
-        from . import train as mod
-
-        mod.run(p, variant)
+        _stage("train", params_file, variant)
 
     @app.command()
     def evaluate(variant: str, params_file: Path = ParamsOpt) -> None:
         """Single-crop and multi-crop accuracy of VARIANT on the test set: artifacts/metrics/VARIANT.json."""
-        p = _params(params_file)
-        p.dataset_of(variant)
-        from . import evaluate as mod
-
-        mod.run(p, variant)
+        _stage("evaluate", params_file, variant)
 
     @app.command()
     def export(variant: str, params_file: Path = ParamsOpt) -> None:
         """Export VARIANT to models/VARIANT.onnx and check onnxruntime against PyTorch."""
-        p = _params(params_file)
-        p.dataset_of(variant)
-        from . import export as mod
-
-        mod.run(p, variant)
+        _stage("export", params_file, variant)
 
     @app.command()
     def bench(variant: str, params_file: Path = ParamsOpt) -> None:
         """Inference latency and throughput of VARIANT on every available backend: artifacts/bench/VARIANT.json."""
-        p = _params(params_file)
-        p.dataset_of(variant)
-        from . import bench as mod
-
-        mod.run(p, variant)
+        _stage("bench", params_file, variant)
 
     @app.command()
     def report(params_file: Path = ParamsOpt) -> None:
         """Write artifacts/report.md, artifacts/summary.json and the plots from all stage outputs."""
-        p = _params(params_file)
-        from . import report as mod
-
-        mod.run(p)
+        _stage("report", params_file)
 
     @app.command()
     def variants(params_file: Path = ParamsOpt) -> None:
@@ -138,6 +120,19 @@ def __getattr__(name: str):
     if name == "app":  # `pipeline.cli.app`, as before the app was built lazily
         return build_app()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _stage(module: str, params_file: Path, variant: Optional[str] = None):
+    """A DVC stage's command: load params (one-line errors), check the variant, import the stage's module only
+    now (torch and friends stay out of `netpipe --help`) and run it."""
+    import importlib
+
+    p = _params(params_file)
+    mod = importlib.import_module(f"{__package__}.{module}")
+    if variant is None:
+        return mod.run(p)
+    p.dataset_of(variant)
+    return mod.run(p, variant)
 
 
 def _params(path: Path):

@@ -153,36 +153,17 @@ def run(p: Params, variant: str) -> dict:
     fileio.write_with(out16, lambda tmp: _export(fp16_model, tmp, p, (c, s, s), {**meta, "precision": "fp16"}, True),
                       suffix=".onnx")
 
-    # ---- parity: onnxruntime vs PyTorch fp32 (CPU), real and random inputs --------------------------------
+    # parity: onnxruntime vs PyTorch fp32 (CPU), real and random inputs; then the accuracy through onnxruntime
     n = p.export.parity_samples
     real = transforms.normalize(transforms.center_crop(torch.from_numpy(x_test[:n]), net.eval, s), mean, std)
     rand = torch.randn(len(real), c, s, s, generator=torch.Generator().manual_seed(p.seed))
     inputs = {"real": real.contiguous(), "random": rand}
     with torch.no_grad():
         ref = {k: model(x) for k, x in inputs.items()}
-    provider_sets = [["CPUExecutionProvider"]] + ([[CUDA, "CPUExecutionProvider"]] if runtime.cuda_usable() else [])
-    parity = {}
-    for providers in provider_sets:
-        sess = runtime.session(out32, provider_list=providers)
-        name = sess.get_providers()[0]
-        parity[name] = _max_diff(sess, ref, inputs)
-    worst = max(max(d.values()) for d in parity.values())
-    scale = max(1.0, *(float(r.abs().max()) for r in ref.values()))
-    if not worst <= p.export.tolerance * scale:
-        raise NetpipeError(f"{variant}: onnxruntime differs from PyTorch by {worst:.3g} (max abs logit difference, "
-                           f"{parity}; logits up to {scale:.3g}); allowed: export.tolerance {p.export.tolerance:g}"
-                           + (f" x {scale:.3g}" if scale > 1 else ""))
-
-    # ---- accuracy: the ONNX file through onnxruntime (best provider) vs artifacts/metrics ------------------
+    sess, parity, worst, scale = _parity(p, variant, out32, ref, inputs)
     t1 = time.perf_counter()
-    onnx_acc = evaluate.accuracy(evaluate.crop_logits(ort_forward(sess), x_test, net, mean, std, cpu), y_test)
+    onnx_acc, diff_pp = _accuracy_check(variant, sess, x_test, y_test, net, mean, std, torch_metrics)
     eval_seconds = time.perf_counter() - t1
-    diff_pp = {k: round(100 * (onnx_acc[k] - torch_metrics[k]), 6) for k in onnx_acc}
-    bad = {k: v for k, v in diff_pp.items() if abs(v) > ACCURACY_PP + 1e-9}
-    if bad:
-        raise NetpipeError(f"{variant}: ONNX accuracy differs from PyTorch's ({paths.metrics(variant)}) by "
-                           + ", ".join(f"{k} {v:+.4f} pp" for k, v in bad.items())
-                           + f" on {len(y_test)} test images (allowed: {ACCURACY_PP} pp)")
 
     fp16 = {"path": str(out16), "bytes": out16.stat().st_size, "method": FP16_METHOD,
             "tolerance": p.export.fp16_tolerance, **_fp16_check(out16, ref, inputs, x_test, y_test, net, mean, std, p)}
@@ -204,6 +185,37 @@ def run(p: Params, variant: str) -> dict:
     print(f"[{variant}] {out32} ({report['onnx_bytes'] / 1e6:.1f} MB): parity {worst:.3g}, ONNX top-1 "
           f"{onnx_acc['top1']:.4f} vs PyTorch {torch_metrics['top1']:.4f}; {out16}: {f16} -> {paths.export_report(variant)}")
     return report
+
+
+def _parity(p: Params, variant: str, path: Path, ref: dict, inputs: dict):
+    """(session on the best provider, max |logit difference| per provider and input kind, the worst, the logit
+    scale); stops the stage when the worst exceeds export.tolerance (relative to logits larger than 1)."""
+    provider_sets = [["CPUExecutionProvider"]] + ([[CUDA, "CPUExecutionProvider"]] if runtime.cuda_usable() else [])
+    parity = {}
+    for providers in provider_sets:
+        sess = runtime.session(path, provider_list=providers)
+        parity[sess.get_providers()[0]] = _max_diff(sess, ref, inputs)
+    worst = max(max(d.values()) for d in parity.values())
+    scale = max(1.0, *(float(r.abs().max()) for r in ref.values()))
+    if not worst <= p.export.tolerance * scale:
+        raise NetpipeError(f"{variant}: onnxruntime differs from PyTorch by {worst:.3g} (max abs logit difference, "
+                           f"{parity}; logits up to {scale:.3g}); allowed: export.tolerance {p.export.tolerance:g}"
+                           + (f" x {scale:.3g}" if scale > 1 else ""))
+    return sess, parity, worst, scale
+
+
+def _accuracy_check(variant: str, sess, x_test, y_test, net, mean, std, torch_metrics: dict) -> tuple[dict, dict]:
+    """The ONNX file's accuracy through onnxruntime with evaluate's protocol, and its difference from PyTorch's
+    (artifacts/metrics) in percentage points; stops the stage beyond ACCURACY_PP."""
+    onnx_acc = evaluate.accuracy(evaluate.crop_logits(ort_forward(sess), x_test, net, mean, std, torch.device("cpu")),
+                                 y_test)
+    diff_pp = {k: round(100 * (onnx_acc[k] - torch_metrics[k]), 6) for k in onnx_acc}
+    bad = {k: v for k, v in diff_pp.items() if abs(v) > ACCURACY_PP + 1e-9}
+    if bad:
+        raise NetpipeError(f"{variant}: ONNX accuracy differs from PyTorch's ({paths.metrics(variant)}) by "
+                           + ", ".join(f"{k} {v:+.4f} pp" for k, v in bad.items())
+                           + f" on {len(y_test)} test images (allowed: {ACCURACY_PP} pp)")
+    return onnx_acc, diff_pp
 
 
 def _fp16_check(path: Path, ref, inputs, x_test, y_test, net, mean, std, p: Params) -> dict:

@@ -543,45 +543,11 @@ def run(p: Params) -> dict:
     datasets = sorted(set(p.variants.values()))
     data = {ds: describe_data(p, ds, _prepared_meta(ds)) for ds in datasets}
 
-    best: dict[str, str] = {}
-    best_by: dict[str, str] = {}
-    fronts: dict[str, list[str]] = {}
-    for ds in datasets:
-        cands = [(accuracy(v), n) for n, v in variants.items() if v["dataset"] == ds and accuracy(v)[0] is not None]
-        # rank on multi-crop where every candidate has it, else single-crop for all (never a mix)
-        if cands:
-            if all(variants[n]["top1_10crop"] is not None for _, n in cands):
-                key, by = "top1_10crop", f"{variants[cands[0][1]]['crops']}-crop"
-            else:
-                key, by = "top1", "single-crop"
-            ranked = [(variants[n][key], n) for _, n in cands if variants[n][key] is not None]
-            if ranked:
-                best[ds] = max(ranked, key=lambda t: t[0])[1]
-                best_by[ds] = by
-        pts = [(n, v["fastest_batch1"]["p50_ms"], accuracy(v)[0]) for n, v in variants.items()
-               if v["dataset"] == ds and v["fastest_batch1"] and accuracy(v)[0] is not None]
-        fronts[ds] = pareto(pts)
-
+    best, best_by, fronts = _rank(variants, datasets)
     machines = [v["bench_machine"] for v in variants.values() if v["bench_machine"]]
     machine = machines[0] if machines else None
-    machine_text = (machine.get("gpu") or machine.get("cpu") or "?") if machine else "no benchmark yet"
     commit = fileio.git_commit()
-
-    plot_dir = paths.plots()
-    plots: dict[str, str] = {}
-    f = plot_dir / PLOT_FILES["accuracy_vs_latency"]
-    plot_accuracy_vs_latency(variants, fronts, quick, f)
-    plots["accuracy_vs_latency"] = str(f)
-    f = plot_dir / PLOT_FILES["training_curves"]
-    plot_training_curves(variants, quick, f)
-    plots["training_curves"] = str(f)
-    f = plot_dir / PLOT_FILES["latency_vs_batch"]
-    plot_latency_vs_batch(variants, f, machine_text)
-    plots["latency_vs_batch"] = str(f)
-    for ds, name in best.items():
-        f = plot_dir / f"confusion_{name}.png"
-        if plot_confusion(name, variants[name], quick, f):
-            plots[f"confusion_{ds}"] = str(f)
+    plots = _plots(variants, best, fronts, quick, machine)
 
     public = {n: {k: val for k, val in v.items() if not k.startswith("_") and k not in ("bench_machine", "skipped")}
               for n, v in variants.items()}
@@ -602,6 +568,45 @@ def run(p: Params) -> dict:
     fileio.write_text(paths.REPORT, render_markdown(p, variants, summary))
     fileio.write_json(paths.SUMMARY, summary)
     return summary
+
+
+def _rank(variants: dict, datasets: list[str]) -> tuple[dict, dict, dict]:
+    """Per dataset: the best variant, what it was ranked on (multi-crop where every candidate has it, else
+    single-crop for all, never a mix) and the accuracy-latency Pareto front."""
+    best: dict[str, str] = {}
+    best_by: dict[str, str] = {}
+    fronts: dict[str, list[str]] = {}
+    for ds in datasets:
+        cands = [(accuracy(v), n) for n, v in variants.items() if v["dataset"] == ds and accuracy(v)[0] is not None]
+        if cands:
+            if all(variants[n]["top1_10crop"] is not None for _, n in cands):
+                key, by = "top1_10crop", f"{variants[cands[0][1]]['crops']}-crop"
+            else:
+                key, by = "top1", "single-crop"
+            ranked = [(variants[n][key], n) for _, n in cands if variants[n][key] is not None]
+            if ranked:
+                best[ds] = max(ranked, key=lambda t: t[0])[1]
+                best_by[ds] = by
+        pts = [(n, v["fastest_batch1"]["p50_ms"], accuracy(v)[0]) for n, v in variants.items()
+               if v["dataset"] == ds and v["fastest_batch1"] and accuracy(v)[0] is not None]
+        fronts[ds] = pareto(pts)
+    return best, best_by, fronts
+
+
+def _plots(variants: dict, best: dict, fronts: dict, quick: bool, machine: Optional[dict]) -> dict[str, str]:
+    """artifacts/plots/*.png: {key: path}."""
+    plot_dir = paths.plots()
+    plots = {key: str(plot_dir / PLOT_FILES[key]) for key in ("accuracy_vs_latency", "training_curves",
+                                                               "latency_vs_batch")}
+    plot_accuracy_vs_latency(variants, fronts, quick, Path(plots["accuracy_vs_latency"]))
+    plot_training_curves(variants, quick, Path(plots["training_curves"]))
+    machine_text = (machine.get("gpu") or machine.get("cpu") or "?") if machine else "no benchmark yet"
+    plot_latency_vs_batch(variants, Path(plots["latency_vs_batch"]), machine_text)
+    for ds, name in best.items():
+        f = plot_dir / f"confusion_{name}.png"
+        if plot_confusion(name, variants[name], quick, f):
+            plots[f"confusion_{ds}"] = str(f)
+    return plots
 
 
 def _machine_short(m: Optional[dict]) -> str:
