@@ -189,11 +189,15 @@ def test_a_code_edit_reruns_the_stages_that_run_that_code(project, module, stage
     assert {s for s in changed if "@" in s} == {f"{st}@{v}" for st in per_variant for v in VARIANTS}
 
 
-def test_interrupted_repro_finishes_without_redoing_completed_stages(project):
+def test_interrupted_repro_finishes_without_redoing_completed_stages(project, tmp_path):
     """Ctrl-C (SIGINT to the process group, as a terminal sends it) while `dvc repro` trains, after the data
     stage before it has run, then `dvc repro` again: the stage that had completed is not run again, and the
     interrupted training resumes from its checkpoint although DVC deleted that stage's outputs before running
-    it again."""
+    it again. On a copy of the project (without its models and DVC cache, which these two stages do not need),
+    so the other tests see the project as the first `dvc repro` left it, in whatever order they run."""
+    project = shutil.copytree(project, tmp_path / "copy", symlinks=True,
+                              ignore=lambda d, names: [n for n in names if (Path(d).name, n) in
+                                                       {(project.name, "models"), (".dvc", "cache"), (".dvc", "tmp")}])
     params_file = project / "params.yaml"
     original = params_file.read_text()
     raw = yaml.safe_load(original)
