@@ -2,9 +2,14 @@
 
 Training augmentation runs on whole uint8 batches with per-image random parameters (torchvision's v2
 transforms draw one set of parameters per call, i.e. per batch), so it can run on the GPU with no
-per-image Python. Evaluation crops use torchvision's FiveCrop/TenCrop on batches. Predict has its own
-numpy/PIL path (pipeline/predict.py) so it never imports torch; it follows the same recipe, stored in the
-ONNX metadata.
+per-image Python. Evaluation crops use torchvision's FiveCrop/TenCrop on batches.
+
+The evaluation protocol is defined once, as data: `nets.V.eval` (EvalParams), which the export writes into the
+ONNX metadata. Two implementations read it: this one (batched tensors, evaluate and export) and
+`preprocess.views` (numpy + PIL, for `netpipe predict`, which must start without importing torch);
+tests/test_predict.py pins the two view for view. The crops stay outside the exported graph on purpose: the
+ONNX file takes normalised crops as every ONNX consumer expects, the bench times the network alone, and
+predict's single- or 10-crop choice stays a command-line flag instead of two exported models.
 """
 
 from __future__ import annotations
