@@ -43,10 +43,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import fileio, paths, runtime, speed, transforms
+from . import paths, runtime, speed, transforms
 from .model import device as torch_device, load_model, norm_tensors
 from .errors import NetpipeError, first_line
 from .params import BENCH_BACKENDS, Params
+from .records import BenchReport
 
 CPU_MIN_ITERATIONS = 10  # a CPU measurement stops after bench.cpu_max_seconds once it has this many timed runs
 FLOOR_METHOD = ("floor_ms = max(flops_per_image * batch / peak matmul FLOP/s, (weights_bytes + batch * "
@@ -506,22 +507,9 @@ def _run_ort(R: Runner, backend: str, precision: str, num_classes: int, inputs: 
 # the stage
 # ---------------------------------------------------------------------------------------------------------
 def run(p: Params, variant: str) -> dict:
-    """Benchmark VARIANT and write artifacts/bench/VARIANT.json (this docstring, the output schema, is most of the
-    function's length):
-
-    {"variant", "dataset", "quick", "date", "command",
-     "machine": {cpu, cpu_cores, torch_threads, ort_threads, gpu, gpu_memory_gib, cuda_torch, cuda_onnxruntime,
-                 cuda, cudnn, tf32, torch, onnxruntime, onnx, numpy, python, platform},
-     "peak": {"method", "cpu": {device, copy_bytes_per_s, copy_bytes, fp32: {matmul_flops_per_s, matmul_n}},
-              "cuda": {... fp32/fp16/bf16 ...} (when a GPU is used)},
-     "model": {flops_per_image, macs_per_image, params, weights_bytes, activation_bytes_per_image, input_shape,
-               output_shape, input_bytes_per_image, output_bytes_per_image},
-     "settings": {batch_sizes, warmup, iterations, min_seconds, cpu_max_seconds, backends, precisions, reference},
-     "setup_ms": {BACKEND: {PRECISION: ms}},   # session creation / model copy, before the first inference
-     "results": {BACKEND: {PRECISION: {"BATCH": {p50_ms, p90_ms, p99_ms, mean_ms, images_per_s, iterations,
-                 first_inference_ms, speedup_vs_torch_eager, floor_ms, fraction_of_peak[, time_capped]}}}},
-     "skipped": [{"backend", "precision", "reason"}]}
-    """
+    """Benchmark VARIANT and write artifacts/bench/VARIANT.json (records.BenchReport: the machine, its measured
+    peaks, the model's size and FLOPs, and per backend, precision and batch size the latency percentiles, throughput,
+    speedup over torch_eager fp32 and fraction of the floor; what could not run, under "skipped" with the reason)."""
     dataset = p.dataset_of(variant)
     for f in (paths.checkpoint(variant), paths.onnx(variant)):
         if not f.exists():
@@ -542,8 +530,8 @@ def run(p: Params, variant: str) -> dict:
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-    backends = list(dict.fromkeys(p.bench.backends))
-    precisions = list(dict.fromkeys(p.bench.precisions))
+    backends = [b for b in dict.fromkeys(p.bench.backends) if not p.quick.enabled or b in p.quick.bench_backends]
+    precisions = [x for x in dict.fromkeys(p.bench.precisions) if not p.quick.enabled or x in p.quick.bench_precisions]
     if "torch_eager" not in backends:
         backends.insert(0, "torch_eager")  # the reference every speedup is against
     if "fp32" not in precisions:
@@ -559,24 +547,16 @@ def run(p: Params, variant: str) -> dict:
     _measure_all(R, backends, precisions, base, inputs, dev, num_classes, cuda_ort)
     _relate(R.results, stats, peak, cuda_torch)
 
-    out = {
-        "variant": variant,
-        "dataset": dataset,
-        "quick": p.quick.enabled,
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "machine": machine_info(cuda_torch, cuda_ort, p.bench.cpu_threads),
-        "peak": peak,
-        "model": stats,
-        "settings": {"batch_sizes": R.batch_sizes, "warmup": R.warmup, "iterations": R.iterations,
-                     "min_seconds": R.min_seconds, "cpu_max_seconds": R.cpu_max_seconds,
-                     "compile_budget_s": R.compile_budget, "backends": backends, "precisions": precisions,
-                     "reference": "torch_eager fp32", "torch_device": str(dev)},
-        "setup_ms": R.setup_ms,
-        "results": R.results,
-        "skipped": R.skipped,
-        "command": f"netpipe bench {variant}",
-    }
-    fileio.write_json(paths.bench(variant), out)
+    out = BenchReport(
+        variant=variant, dataset=dataset, quick=p.quick.enabled,
+        date=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        machine=machine_info(cuda_torch, cuda_ort, p.bench.cpu_threads), peak=peak, model=stats,
+        settings={"batch_sizes": R.batch_sizes, "warmup": R.warmup, "iterations": R.iterations,
+                  "min_seconds": R.min_seconds, "cpu_max_seconds": R.cpu_max_seconds,
+                  "compile_budget_s": R.compile_budget, "backends": backends, "precisions": precisions,
+                  "reference": "torch_eager fp32", "torch_device": str(dev)},
+        setup_ms=R.setup_ms, results=R.results, skipped=R.skipped, command=f"netpipe bench {variant}",
+    ).write(paths.bench(variant))
     _print_table(out)
     return out
 

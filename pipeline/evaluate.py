@@ -6,7 +6,7 @@ also mirrored (10 views; 5 when `flips` is false, e.g. MNIST, where a mirrored d
 softmax outputs averaged. The centre crop is one of those views, so single-crop logits come for free: each test
 image costs exactly one forward pass per view (the views of a batch are fed as K passes of N images).
 
-artifacts/metrics/VARIANT.json (DVC metrics; accuracies are fractions):
+artifacts/metrics/VARIANT.json (DVC metrics; accuracies are fractions; records.Metrics):
   top1, top5                 single centre crop
   top1_10crop, top5_10crop   multi-crop (the key names the protocol; `crops` says 10 or 5)
   val_top1                   single crop on the validation split
@@ -32,6 +32,7 @@ import torch
 from . import fileio, paths, plots, transforms
 from .data import Prepared, load_prepared, spread
 from .params import NetParams, Params
+from .records import CheckpointRef, Confusion, Metrics
 from .model import device, device_name, load_model, norm_tensors, predict_logits
 
 CENTRE = 4  # index of the centre crop among FiveCrop/TenCrop's views (tl, tr, bl, br, centre, then mirrored)
@@ -112,26 +113,26 @@ def run(p: Params, variant: str) -> dict:
     support = matrix.sum(1)
     per_class = {c: (round(float(matrix[i, i] / support[i]), 6) if support[i] else None) for i, c in enumerate(classes)}
     k = transforms.num_crops(net.eval)
-    metrics = {
-        "variant": variant, "arch": net.arch, "dataset": dataset,
+    metrics = Metrics(
+        variant=variant, arch=net.arch, dataset=dataset,
         **{key: round(v, 6) for key, v in acc.items()},
-        "val_top1": None if val_top1 is None else round(val_top1, 6),
-        "crops": k, "protocol": protocol(net), "n_test": len(y_test), "n_val": len(y_val),
-        "per_class_top1": per_class,
-        "confusion": {"classes": classes, "rows": "true class", "columns": "predicted class (single crop)",
-                      "matrix": matrix.tolist()},
-        "eval_seconds": round(seconds, 3),
-        "images_per_s": round(len(y_test) / seconds, 1) if seconds > 0 else None,
-        "device": device_name(dev), "precision": "fp32",
-        "checkpoint": {"epoch": ck.get("epoch"), "config_hash": ck.get("config_hash")},
-        "quick": p.quick.enabled, "command": f"netpipe evaluate {variant}",
-        "git_commit": fileio.git_commit(),
-    }
+        val_top1=None if val_top1 is None else round(val_top1, 6),
+        crops=k, protocol=protocol(net), n_test=len(y_test), n_val=len(y_val),
+        per_class_top1=per_class,
+        confusion=Confusion(classes=classes, rows="true class", columns="predicted class (single crop)",
+                            matrix=matrix.tolist()),
+        eval_seconds=round(seconds, 3),
+        images_per_s=round(len(y_test) / seconds, 1) if seconds > 0 else None,
+        device=device_name(dev), precision="fp32",
+        checkpoint=CheckpointRef(epoch=ck.get("epoch"), config_hash=ck.get("config_hash")),
+        quick=p.quick.enabled, command=f"netpipe evaluate {variant}",
+        git_commit=fileio.git_commit(),
+    )
     plots.confusion(paths.ARTIFACTS / "confusion" / f"{variant}.png", matrix, classes,
                     f"Confusion matrix: {variant} on the {dataset} test set\n({len(y_test)} images, single crop, "
                     f"top-1 {acc['top1']:.2%}; cells are counts)")
-    fileio.write_json(paths.metrics(variant), metrics)
+    out = metrics.write(paths.metrics(variant))
     print(f"[{variant}] test top-1 {acc['top1']:.4f} (single crop), {acc['top1_10crop']:.4f} ({k} crops); "
-          f"top-5 {acc['top5']:.4f} / {acc['top5_10crop']:.4f}; val top-1 {metrics['val_top1']} "
+          f"top-5 {acc['top5']:.4f} / {acc['top5_10crop']:.4f}; val top-1 {metrics.val_top1} "
           f"| {len(y_test)} images in {seconds:.1f}s -> {paths.metrics(variant)}")
-    return metrics
+    return out

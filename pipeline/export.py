@@ -30,7 +30,7 @@ The fp16 file's difference to PyTorch fp32 (same inputs, same rule) is compared 
 accuracy recorded, wherever onnxruntime can run it: CUDA when usable, else the CPU provider (onnxruntime 1.31's
 CPU provider runs these fp16 graphs); where none can, both are null with the reason. Above the tolerance is a
 warning and `within_tolerance: false`, not a failure: a quick-run net's fp16 logits may simply overflow.
-artifacts/export/VARIANT.json records all of it.
+artifacts/export/VARIANT.json records all of it (records.ExportReport).
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ from . import evaluate, fileio, paths, runtime, transforms
 from .data import load_prepared, spread
 from .errors import NetpipeError, first_line
 from .params import Params
+from .records import Accuracy, ExportReport, Fp16Check, Metrics, OnnxAccuracy, Parity
 from .predict import META_FORMAT, infer
 from .model import load_model, norm_tensors
 
@@ -137,12 +138,10 @@ def run(p: Params, variant: str) -> dict:
     model, ck = load_model(p, variant, cpu)
     mean, std = norm_tensors(p, variant, cpu)
 
-    torch_metrics = fileio.read_json(paths.metrics(variant), "metrics file")
-    stale = torch_metrics.get("checkpoint", {}).get("config_hash") != ck.get("config_hash") \
-        or torch_metrics.get("n_test") != len(y_test)
-    if stale:
+    torch_metrics = Metrics.read(paths.metrics(variant), "metrics file")
+    if torch_metrics.checkpoint.config_hash != ck.get("config_hash") or torch_metrics.n_test != len(y_test):
         raise NetpipeError(f"{paths.metrics(variant)} was not computed for this checkpoint and these test images "
-                           f"({torch_metrics.get('n_test')} vs {len(y_test)} images): run `netpipe evaluate {variant}` first")
+                           f"({torch_metrics.n_test} vs {len(y_test)} images): run `netpipe evaluate {variant}` first")
 
     c, s = int(ck["in_channels"]), net.input_size
     meta = metadata(p, variant, ck, tuple(data.x_test.shape[2:]))
@@ -165,26 +164,26 @@ def run(p: Params, variant: str) -> dict:
     onnx_acc, diff_pp = _accuracy_check(variant, sess, x_test, y_test, net, mean, std, torch_metrics)
     eval_seconds = time.perf_counter() - t1
 
-    fp16 = {"path": str(out16), "bytes": out16.stat().st_size, "method": FP16_METHOD,
-            "tolerance": p.export.fp16_tolerance, **_fp16_check(out16, ref, inputs, x_test, y_test, net, mean, std, p)}
-
-    report = {
-        "variant": variant, "dataset": dataset, "onnx": str(out32), "onnx_bytes": out32.stat().st_size,
-        "opset": p.export.opset, "exporter": "dynamo" if p.export.dynamo else "torchscript",
-        "dynamic_batch": p.export.dynamic_batch, "providers": sess.get_providers(),
-        "parity": {"max_abs_diff": worst, "max_rel_diff": worst / scale, "by_provider": parity,
-                   "samples": len(real), "random_samples": len(rand), "logit_scale": scale,
-                   "tolerance": p.export.tolerance, "check": TOLERANCE_RULE},
-        "accuracy": {"onnx": onnx_acc, "torch": {k: torch_metrics[k] for k in onnx_acc}, "diff_pp": diff_pp,
-                     "allowed_pp": ACCURACY_PP, "n_test": len(y_test), "eval_seconds": round(eval_seconds, 3)},
-        "fp16": fp16, "metadata": {k: v for k, v in meta.items() if k not in ("classes",)},
-        "seconds": round(time.perf_counter() - t0, 3), "quick": p.quick.enabled, "command": f"netpipe export {variant}",
-    }
-    fileio.write_json(paths.export_report(variant), report)
-    f16 = f"fp16 diff {fp16['max_abs_diff']:.3g}" if fp16["max_abs_diff"] is not None else f"fp16 {fp16['reason']}"
-    print(f"[{variant}] {out32} ({report['onnx_bytes'] / 1e6:.1f} MB): parity {worst:.3g}, ONNX top-1 "
-          f"{onnx_acc['top1']:.4f} vs PyTorch {torch_metrics['top1']:.4f}; {out16}: {f16} -> {paths.export_report(variant)}")
-    return report
+    fp16 = Fp16Check(path=str(out16), bytes=out16.stat().st_size, method=FP16_METHOD,
+                     tolerance=p.export.fp16_tolerance, **_fp16_check(out16, ref, inputs, x_test, y_test, net, mean,
+                                                                      std, p))
+    report = ExportReport(
+        variant=variant, dataset=dataset, onnx=str(out32), onnx_bytes=out32.stat().st_size,
+        opset=p.export.opset, exporter="dynamo" if p.export.dynamo else "torchscript",
+        dynamic_batch=p.export.dynamic_batch, providers=sess.get_providers(),
+        parity=Parity(max_abs_diff=worst, max_rel_diff=worst / scale, by_provider=parity, samples=len(real),
+                      random_samples=len(rand), logit_scale=scale, tolerance=p.export.tolerance, check=TOLERANCE_RULE),
+        accuracy=OnnxAccuracy(onnx=onnx_acc, torch=Accuracy(**{k: getattr(torch_metrics, k) for k in onnx_acc}),
+                              diff_pp=diff_pp, allowed_pp=ACCURACY_PP, n_test=len(y_test),
+                              eval_seconds=round(eval_seconds, 3)),
+        fp16=fp16, metadata={k: v for k, v in meta.items() if k not in ("classes",)},
+        seconds=round(time.perf_counter() - t0, 3), quick=p.quick.enabled, command=f"netpipe export {variant}",
+    )
+    out = report.write(paths.export_report(variant))
+    f16 = f"fp16 diff {fp16.max_abs_diff:.3g}" if fp16.max_abs_diff is not None else f"fp16 {fp16.reason}"
+    print(f"[{variant}] {out32} ({report.onnx_bytes / 1e6:.1f} MB): parity {worst:.3g}, ONNX top-1 "
+          f"{onnx_acc['top1']:.4f} vs PyTorch {torch_metrics.top1:.4f}; {out16}: {f16} -> {paths.export_report(variant)}")
+    return out
 
 
 def _parity(p: Params, variant: str, path: Path, ref: dict, inputs: dict):
@@ -204,12 +203,12 @@ def _parity(p: Params, variant: str, path: Path, ref: dict, inputs: dict):
     return sess, parity, worst, scale
 
 
-def _accuracy_check(variant: str, sess, x_test, y_test, net, mean, std, torch_metrics: dict) -> tuple[dict, dict]:
+def _accuracy_check(variant: str, sess, x_test, y_test, net, mean, std, torch_metrics: Metrics) -> tuple[dict, dict]:
     """The ONNX file's accuracy through onnxruntime with evaluate's protocol, and its difference from PyTorch's
     (artifacts/metrics) in percentage points; stops the stage beyond ACCURACY_PP."""
     onnx_acc = evaluate.accuracy(evaluate.crop_logits(ort_forward(sess), x_test, net, mean, std, torch.device("cpu")),
                                  y_test)
-    diff_pp = {k: round(100 * (onnx_acc[k] - torch_metrics[k]), 6) for k in onnx_acc}
+    diff_pp = {k: round(100 * (onnx_acc[k] - getattr(torch_metrics, k)), 6) for k in onnx_acc}
     bad = {k: v for k, v in diff_pp.items() if abs(v) > ACCURACY_PP + 1e-9}
     if bad:
         raise NetpipeError(f"{variant}: ONNX accuracy differs from PyTorch's ({paths.metrics(variant)}) by "

@@ -168,15 +168,27 @@ class NetParams(Strict):
     eval: EvalParams
 
 
+# The benchmark backends (bench.py describes each): the one list from which params validation, the bench's run
+# order and the report's column order all come. ort_cuda also writes the results of ort_cuda_graph.
+BENCH_BACKENDS = ("ort_cuda", "ort_cpu", "torch_eager", "torch_compile", "torch_cuda_graph")
+BENCH_ALSO_WRITES = {"ort_cuda": ("ort_cuda_graph",)}
+BENCH_RESULT_ORDER = tuple(k for b in BENCH_BACKENDS for k in (b, *BENCH_ALSO_WRITES.get(b, ())))
+BenchBackend = Literal[BENCH_BACKENDS]  # type: ignore[valid-type]
+Precision = Literal["fp32", "fp16", "bf16"]
+
+
 class QuickParams(Strict):
     """The quick check: a short run of every stage (CPU-friendly), switched on with enabled: true."""
 
     enabled: bool = False
     epochs: int = Field(1, gt=0)
-    max_steps_per_epoch: int = Field(5, gt=0)
-    eval_samples: int = Field(500, gt=0)  # test/validation images used by evaluate/export in quick mode
+    max_steps_per_epoch: int = Field(3, gt=0)
+    batch_size: int = Field(16, gt=0)  # at most this global batch (a multiple of train.devices x train.nodes)
+    eval_samples: int = Field(100, gt=0)  # test/validation images used by evaluate/export in quick mode
     bench_batch_sizes: list[int] = Field(default_factory=lambda: [1, 8])
     bench_iterations: int = Field(5, gt=0)
+    bench_backends: list[BenchBackend] = Field(default_factory=lambda: ["ort_cuda", "ort_cpu", "torch_eager"])
+    bench_precisions: list[Precision] = Field(default_factory=lambda: ["fp32"])
 
 
 class ExportParams(Strict):
@@ -189,21 +201,13 @@ class ExportParams(Strict):
     fp16_cpu_accuracy_samples: int = Field(1000, gt=0)  # the fp16 file's accuracy on the CPU provider: this many test images
 
 
-# The benchmark backends (bench.py describes each): the one list from which params validation, the bench's run
-# order and the report's column order all come. ort_cuda also writes the results of ort_cuda_graph.
-BENCH_BACKENDS = ("ort_cuda", "ort_cpu", "torch_eager", "torch_compile", "torch_cuda_graph")
-BENCH_ALSO_WRITES = {"ort_cuda": ("ort_cuda_graph",)}
-BENCH_RESULT_ORDER = tuple(k for b in BENCH_BACKENDS for k in (b, *BENCH_ALSO_WRITES.get(b, ())))
-BenchBackend = Literal[BENCH_BACKENDS]  # type: ignore[valid-type]
-
-
 class BenchParams(Strict):
     batch_sizes: list[int] = Field(default_factory=lambda: [1, 8, 64, 256])
     warmup: int = Field(10, ge=0)
     iterations: int = Field(100, gt=0)
     min_seconds: float = Field(0.0, ge=0)  # keep timing past `iterations` until this much time has passed
     backends: list[BenchBackend] = Field(default_factory=lambda: list(BENCH_BACKENDS))
-    precisions: list[Literal["fp32", "fp16", "bf16"]] = Field(default_factory=lambda: ["fp32"])
+    precisions: list[Precision] = Field(default_factory=lambda: ["fp32"])
     cpu_threads: Optional[int] = Field(None, gt=0)
     cpu_max_seconds: float = Field(15.0, gt=0)  # a CPU measurement stops after this (with at least 10 timed runs)
     compile_budget_s: float = Field(300.0, ge=0)  # torch_compile: no more batch sizes once compiling took this long
@@ -288,6 +292,10 @@ class Params(Strict):
                 raise _CrossError(["nets", name, "normalize"] if net.normalize else ["data", dataset, "mean"],
                                   f"{len(mean)} mean/std values for {chans}-channel images")
             world = self.train.world_size
+            if self.quick.enabled and self.quick.batch_size % world:
+                raise _CrossError(["quick", "batch_size"],
+                                  f"quick.batch_size {self.quick.batch_size} must split evenly over train.devices x "
+                                  f"train.nodes = {world} processes; allowed: a multiple of {world}")
             if net.train.batch_size % world:
                 raise _CrossError(
                     ["nets", name, "train", "batch_size"],
@@ -318,6 +326,7 @@ class Params(Strict):
             train = net.train.model_copy(update={
                 "epochs": min(net.train.epochs, self.quick.epochs),
                 "max_steps_per_epoch": min(net.train.max_steps_per_epoch or 10**9, self.quick.max_steps_per_epoch),
+                "batch_size": min(net.train.batch_size, self.quick.batch_size),
             })
             net = net.model_copy(update={"train": train})
         return net

@@ -1,6 +1,6 @@
 """Figures shared by the stages, and `netpipe plots-template`.
 
-`confusion` draws a confusion matrix (evaluate's artifacts/confusion/VARIANT.png and the report's per-dataset copy).
+`pyplot` and `save` are how every figure is drawn and written (Agg, atomic PNG); `confusion` draws a confusion matrix (evaluate's artifacts/confusion/VARIANT.png and the report's per-dataset copy).
 
 `netpipe plots-template` writes an HTML template for `dvc plots show` that renders without internet.
 
@@ -47,37 +47,49 @@ PAGE = """<!DOCTYPE html>
 """
 
 
-def confusion(path: Path, matrix, classes: list[str], title: str) -> None:
-    """Counts in the cells (up to 25 classes), coloured by the fraction of the true class (rows)."""
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (files only, no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save(fig, path: Path) -> None:
+    """Write the figure as a PNG atomically, then close it."""
+    try:
+        fileio.write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight"),
+                          suffix=".png")
+    finally:
+        pyplot().close(fig)
+
+
+def confusion(path: Path, matrix, classes: list[str], title: str) -> None:
+    """Counts in the cells (up to 25 classes), coloured by the fraction of the true class (rows)."""
     import numpy as np
 
+    plt = pyplot()
     m = np.asarray(matrix, dtype=float)
     k = len(m)
     rows = m.sum(1, keepdims=True)
     frac = np.divide(m, rows, out=np.zeros_like(m), where=rows > 0)
     size = max(5.0, 0.55 * k + 2)
     fig, ax = plt.subplots(figsize=(size + 1.2, size))
-    try:
-        im = ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)
-        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="fraction of the true class")
-        if k <= 25:
-            for i in range(k):
-                for j in range(k):
-                    ax.text(j, i, f"{int(m[i, j])}", ha="center", va="center", fontsize=7,
-                            color="white" if frac[i, j] > 0.5 else "black")
-        ax.set_xticks(range(k), classes, rotation=45, ha="right", fontsize=8)
-        ax.set_yticks(range(k), classes, fontsize=8)
-        ax.set_xlabel("predicted class")
-        ax.set_ylabel("true class")
-        ax.set_title(title, fontsize=10)
-        fileio.write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight"),
-                          suffix=".png")
-    finally:
-        plt.close(fig)
+    im = ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="fraction of the true class")
+    if k <= 25:
+        for i in range(k):
+            for j in range(k):
+                ax.text(j, i, f"{int(m[i, j])}", ha="center", va="center", fontsize=7,
+                        color="white" if frac[i, j] > 0.5 else "black")
+    ax.set_xticks(range(k), classes, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(k), classes, fontsize=8)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(title, fontsize=10)
+    save(fig, path)
 
 
 def template() -> str:

@@ -22,8 +22,9 @@ import math
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
-from . import fileio, paths
+from . import fileio, paths, plots
 from .params import BENCH_RESULT_ORDER, Params
+from .records import BenchReport, Confusion, ExportReport, Metrics, Peak, TrainSummary
 
 NA = "n/a"
 PLOT_FILES = {
@@ -37,15 +38,6 @@ PRECISION_ORDER = ("fp32", "fp16", "bf16")
 # ---------------------------------------------------------------------------------------------------------
 # reading the stage outputs
 # ---------------------------------------------------------------------------------------------------------
-def _read_json(path: Path) -> Optional[dict]:
-    """A stage output, or None when it is missing or unreadable (the report shows n/a, it does not crash)."""
-    try:
-        obj = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return obj if isinstance(obj, dict) else None
-
-
 def _read_curves(path: Path) -> list[dict]:
     try:
         text = path.read_text()
@@ -76,19 +68,6 @@ def _prepared_meta(dataset: str) -> Optional[dict]:
         return None
 
 
-def _first(d: Optional[dict], *keys: str) -> Any:
-    """The value at the first of `keys` (dotted paths) present and not None in d."""
-    if not d:
-        return None
-    for k in keys:
-        cur: Any = d
-        for part in k.split("."):
-            cur = cur.get(part) if isinstance(cur, dict) else None
-        if cur is not None:
-            return cur
-    return None
-
-
 def _num(x: Any) -> Optional[float]:
     if isinstance(x, bool) or x is None:
         return None
@@ -117,83 +96,77 @@ LATENCY_FIELDS = ("p50_ms", "p90_ms", "p99_ms", "images_per_s")
 LIMIT_FIELDS = ("speedup_vs_torch_eager", "floor_ms", "fraction_of_peak", "first_inference_ms")
 
 
-def latency_table(bench: Optional[dict], fields: tuple[str, ...] = LATENCY_FIELDS) -> dict[str, dict[str, dict]]:
-    """{BACKEND_KEY: {BATCH: {field: value}}} from a bench JSON (default: p50/p90/p99 and images/s)."""
+def latency_table(bench: Optional[BenchReport], fields: tuple[str, ...] = LATENCY_FIELDS) -> dict[str, dict[str, dict]]:
+    """{BACKEND_KEY: {BATCH: {field: value}}} from a bench record (default: p50/p90/p99 and images/s)."""
     out: dict[str, dict[str, dict]] = {}
-    for backend, per_prec in ((bench or {}).get("results") or {}).items():
-        for prec, per_batch in (per_prec or {}).items():
-            rows = {}
-            for b, r in sorted((per_batch or {}).items(), key=lambda kv: int(kv[0])):
-                rows[str(b)] = {k: _num(r.get(k)) for k in fields}
+    for backend, per_prec in (bench.results if bench else {}).items():
+        for prec, per_batch in per_prec.items():
+            rows = {b: {k: _num(getattr(r, k)) for k in fields}
+                    for b, r in sorted(per_batch.items(), key=lambda kv: int(kv[0]))}
             if rows:
                 out[backend_key(backend, prec)] = rows
     return dict(sorted(out.items(), key=lambda kv: _key_order(kv[0])))
+
+
+def _fastest_batch1(lat: dict[str, dict[str, dict]]) -> Optional[dict]:
+    """The backend with the lowest p50 at the smallest batch size measured."""
+    fastest = None
+    for key, rows in lat.items():
+        b0 = min(rows, key=int)
+        v = rows[b0]["p50_ms"]
+        if v is not None and (fastest is None or (int(b0), v) < (int(fastest["batch"]), fastest["p50_ms"])):
+            fastest = {"backend": key, "batch": b0, "p50_ms": v}
+    return fastest
 
 
 def gather(p: Params) -> dict:
     """Every variant's figures from the stage outputs (None where an output is missing)."""
     variants: dict[str, dict] = {}
     for name, dataset in p.variants.items():
-        tr = _read_json(paths.train_summary(name))
-        me = _read_json(paths.metrics(name))
-        ex = _read_json(paths.export_report(name))
-        be = _read_json(paths.bench(name))
-        net = p.nets[name]
-        ref = net.seed_reference or {}
-        onnx_bytes = _first(ex, "onnx_bytes")
+        tr = TrainSummary.read_optional(paths.train_summary(name), "training summary")
+        me = Metrics.read_optional(paths.metrics(name), "metrics file")
+        ex = ExportReport.read_optional(paths.export_report(name), "export report")
+        be = BenchReport.read_optional(paths.bench(name), "benchmark")
+        ref = p.nets[name].seed_reference or {}
+        curves = _read_curves(paths.train_log(name))
+        flops = be.model.flops_per_image if be else None
         lat = latency_table(be)
-        fastest = None
-        for key, rows in lat.items():
-            if not rows:
-                continue
-            b0 = min(rows, key=int)
-            v = rows[b0]["p50_ms"]
-            if v is not None and (fastest is None or (int(b0), v) < (int(fastest["batch"]), fastest["p50_ms"])):
-                fastest = {"backend": key, "batch": b0, "p50_ms": v}
-        crops = 10 if net.eval.flips else 5
+        fp16_acc = ex.fp16.accuracy if ex else None
         variants[name] = {
             "dataset": dataset,
-            "arch": net.arch,
-            "params": _first(tr, "params") or _first(be, "model.params") or _first(me, "params"),
-            "flops_per_image": _first(be, "model.flops_per_image"),
-            "top1": _num(_first(me, "top1")),
-            "top5": _num(_first(me, "top5")),
-            "top1_10crop": _num(_first(me, "top1_10crop")),
-            "top5_10crop": _num(_first(me, "top5_10crop")),
-            "crops": int(_first(me, "crops") or crops),
-            "val_top1": _num(_first(me, "val_top1") if _first(me, "val_top1") is not None else _first(tr, "val_top1")),
-            "n_test": _first(me, "n_test"),
+            "arch": p.nets[name].arch,
+            "params": tr.params if tr else (be.model.params if be else None),
+            "flops_per_image": flops,
+            **{k: _num(getattr(me, k)) if me else None for k in ("top1", "top5", "top1_10crop", "top5_10crop")},
+            "crops": me.crops if me else None,
+            "val_top1": _num(me.val_top1 if me and me.val_top1 is not None else (tr.val_top1 if tr else None)),
+            "n_test": me.n_test if me else None,
             "seed_reference": {"doc": ref.get("doc"), "top1": _num(ref.get("top1")), "note": ref.get("note"),
                                "comparable": ref.get("comparable", True) is not False},
-            "git_commit": {"train": _first(tr, "git_commit"), "evaluate": _first(me, "git_commit")},
-            "train_seconds": _num(_first(tr, "train_seconds")),
-            "train_device": _first(tr, "train_device"),
-            "epochs": _first(tr, "epochs"),
-            "train_speed": train_speed(tr, _read_curves(paths.train_log(name)), _first(be, "model.flops_per_image"),
-                                       (be or {}).get("peak")),
-            "onnx_bytes": onnx_bytes,
+            "git_commit": {"train": tr.git_commit if tr else None, "evaluate": me.git_commit if me else None},
+            "train_seconds": tr.train_seconds if tr else None,
+            "train_device": tr.train_device if tr else None,
+            "epochs": tr.epochs if tr else None,
+            "train_speed": train_speed(tr, curves, flops, be.peak if be else None),
+            "onnx_bytes": ex.onnx_bytes if ex else None,
             "onnx": str(paths.onnx(name)),
-            "onnx_top1": _num(_first(ex, "accuracy.onnx.top1")),
-            "onnx_fp16_bytes": _first(ex, "fp16.bytes"),
-            "parity_max_abs_diff": _num(_first(ex, "parity.max_abs_diff")),
-            "fp16_max_abs_diff": _num(_first(ex, "fp16.max_abs_diff")),
-            "fp16_top1": _num(_first(ex, "fp16.accuracy.top1")),
-            "fp16_n_test": _first(ex, "fp16.accuracy.n_test"),
+            "onnx_top1": _num(ex.accuracy.onnx.top1) if ex else None,
+            "onnx_fp16_bytes": ex.fp16.bytes if ex else None,
+            "parity_max_abs_diff": _num(ex.parity.max_abs_diff) if ex else None,
+            "fp16_max_abs_diff": _num(ex.fp16.max_abs_diff) if ex else None,
+            "fp16_top1": _num(fp16_acc.top1) if fp16_acc else None,
+            "fp16_n_test": fp16_acc.n_test if fp16_acc else None,
             "latency": lat,
             "latency_vs_limits": latency_table(be, LIMIT_FIELDS),
-            "fastest_batch1": fastest,
-            "bench_machine": (be or {}).get("machine"),
-            "skipped": (be or {}).get("skipped") or [],
-            "quick": bool(_first(tr, "quick") or _first(me, "quick") or _first(be, "quick")),
+            "fastest_batch1": _fastest_batch1(lat),
+            "bench_machine": be.machine.model_dump(mode="json") if be else None,
+            "skipped": [s.model_dump() for s in be.skipped] if be else [],
+            "quick": any(r.quick for r in (tr, me, be) if r is not None),
             "have": {"train": tr is not None, "metrics": me is not None, "export": ex is not None, "bench": be is not None},
-            "commands": {
-                "train": _first(tr, "command") or f"netpipe train {name}",
-                "evaluate": _first(me, "command") or f"netpipe evaluate {name}",
-                "export": _first(ex, "command") or f"netpipe export {name}",
-                "bench": _first(be, "command") or f"netpipe bench {name}",
-            },
-            "_curves": _read_curves(paths.train_log(name)),
-            "_metrics": me,
+            "commands": {stage: rec.command if rec else f"netpipe {stage} {name}"
+                         for stage, rec in (("train", tr), ("evaluate", me), ("export", ex), ("bench", be))},
+            "_curves": curves,
+            "_confusion": me.confusion if me else None,
         }
     return variants
 
@@ -203,7 +176,7 @@ TRAIN_FLOPS_METHOD = ("training FLOP/s = 3 x forward FLOPs per image (forward + 
                       "measured on the same device, in the precision training ran in (bf16 autocast on CUDA, else fp32)")
 
 
-def train_speed(tr: Optional[dict], curves: list[dict], flops: Optional[float], peak: Optional[dict]) -> dict:
+def train_speed(tr: Optional[TrainSummary], curves: list[dict], flops: Optional[float], peak: Optional[Peak]) -> dict:
     """Epoch time, images/s, achieved training FLOP/s and its fraction of the device's measured peak."""
     out: dict[str, Any] = {"epoch_seconds": None, "images_per_s": None, "flops_per_s": None, "fraction_of_peak": None,
                            "peak_flops_per_s": None, "precision": None, "uses": None, "why": None}
@@ -211,25 +184,21 @@ def train_speed(tr: Optional[dict], curves: list[dict], flops: Optional[float], 
         return out
     secs = [r["seconds"] for r in curves if isinstance(r.get("seconds"), (int, float))]
     out["epoch_seconds"] = sum(secs) / len(secs) if secs else None
-    ips = _num(tr.get("images_per_s"))
-    out["images_per_s"] = ips
-    dev = str(tr.get("train_device") or "")
-    cuda = not dev.startswith("cpu")
-    out["precision"] = "bf16" if tr.get("amp_bf16") else "fp32"
-    sp = tr.get("speed") if isinstance(tr.get("speed"), dict) else {}
-    out["uses"] = " + ".join((["bf16 autocast"] if tr.get("amp_bf16") else ["fp32"])
-                             + (["channels-last"] if tr.get("channels_last") else [])
-                             + (["compile"] if tr.get("compiled") else []))
-    out["why"] = sp.get("reason")
+    out["images_per_s"] = ips = _num(tr.images_per_s)
+    cuda = not tr.train_device.startswith("cpu")
+    out["precision"] = "bf16" if tr.amp_bf16 else "fp32"
+    out["uses"] = " + ".join((["bf16 autocast"] if tr.amp_bf16 else ["fp32"])
+                             + (["channels-last"] if tr.channels_last else []) + (["compile"] if tr.compiled else []))
+    out["why"] = tr.speed.reason
     if ips is None or not flops:
         return out
     out["flops_per_s"] = 3.0 * float(flops) * ips
-    d = (peak or {}).get("cuda" if cuda else "cpu") or {}
-    same = d.get("device") == dev or (not cuda and str(d.get("device", "")).startswith("cpu"))
-    entry = d.get(out["precision"]) or {}
-    if same and entry.get("matmul_flops_per_s"):
-        out["peak_flops_per_s"] = entry["matmul_flops_per_s"]
-        out["fraction_of_peak"] = out["flops_per_s"] / entry["matmul_flops_per_s"]
+    d = peak and (peak.cuda if cuda else peak.cpu)
+    same = d is not None and (d.device == tr.train_device or (not cuda and d.device.startswith("cpu")))
+    entry = getattr(d, out["precision"]) if same else None
+    if entry is not None:
+        out["peak_flops_per_s"] = entry.matmul_flops_per_s
+        out["fraction_of_peak"] = out["flops_per_s"] / entry.matmul_flops_per_s
     return out
 
 
@@ -344,27 +313,6 @@ def _table(header: list[str], rows: Iterable[list[str]]) -> str:
 # ---------------------------------------------------------------------------------------------------------
 # plots
 # ---------------------------------------------------------------------------------------------------------
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path: Path) -> None:
-    def writer(tmp: Path) -> None:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-
-    try:
-        fileio.write_with(path, writer, suffix=".png")
-    finally:
-        import matplotlib.pyplot as plt
-
-        plt.close(fig)
-
-
 def _quick_tag(quick: bool) -> str:
     return "\nQUICK CHECK RUN: accuracies are meaningless" if quick else ""
 
@@ -390,7 +338,7 @@ def _place_labels(ax, pts: list[tuple[str, float, float]]) -> list:
 
 def plot_accuracy_vs_latency(variants: dict, fronts: dict[str, list[str]], quick: bool, path: Path) -> bool:
     """One panel per dataset (their accuracies live on different scales), each variant named beside its point."""
-    plt = _plt()
+    plt = plots.pyplot()
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -432,12 +380,12 @@ def plot_accuracy_vs_latency(variants: dict, fronts: dict[str, list[str]], quick
                 va="center", transform=ax.transAxes)
         ax.set_title("Accuracy vs latency" + _quick_tag(quick))
     fig.tight_layout()
-    _save(fig, path)
+    plots.save(fig, path)
     return bool(panels)
 
 
 def plot_training_curves(variants: dict, quick: bool, path: Path) -> bool:
-    plt = _plt()
+    plt = plots.pyplot()
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 5))
     drawn = False
     for name, v in variants.items():
@@ -467,12 +415,12 @@ def plot_training_curves(variants: dict, quick: bool, path: Path) -> bool:
         else:
             ax.text(0.5, 0.5, "no training curves (artifacts/train/*.csv) yet", ha="center", va="center",
                     transform=ax.transAxes)
-    _save(fig, path)
+    plots.save(fig, path)
     return drawn
 
 
 def plot_latency_vs_batch(variants: dict, path: Path, machine: str) -> bool:
-    plt = _plt()
+    plt = plots.pyplot()
     names = [n for n, v in variants.items() if v["latency"]]
     n = max(len(names), 1)
     cols = min(n, 4)
@@ -505,21 +453,18 @@ def plot_latency_vs_batch(variants: dict, path: Path, machine: str) -> bool:
                           transform=axes.flat[0].transAxes)
     fig.suptitle(f"Latency vs batch size per backend ({machine})", fontsize=12)
     fig.tight_layout()
-    _save(fig, path)
+    plots.save(fig, path)
     return bool(names)
 
 
 def plot_confusion(name: str, v: dict, quick: bool, path: Path) -> bool:
     """The variant's single-crop confusion matrix from its metrics file (evaluate's "confusion")."""
-    cm = (v["_metrics"] or {}).get("confusion")
-    if not isinstance(cm, dict) or not cm.get("matrix"):
+    cm: Optional[Confusion] = v["_confusion"]
+    if cm is None or not cm.matrix:
         return False
-    from . import plots
-
-    m = cm["matrix"]
-    plots.confusion(path, m, [str(c) for c in cm["classes"]],
-                    f"Confusion matrix: {name} on the {v['dataset']} test set\n({sum(map(sum, m))} images, single "
-                    f"crop; cells are counts)" + _quick_tag(quick))
+    plots.confusion(path, cm.matrix, cm.classes,
+                    f"Confusion matrix: {name} on the {v['dataset']} test set\n({sum(map(sum, cm.matrix))} images, "
+                    f"single crop; cells are counts)" + _quick_tag(quick))
     return True
 
 
@@ -547,7 +492,7 @@ def run(p: Params) -> dict:
     machines = [v["bench_machine"] for v in variants.values() if v["bench_machine"]]
     machine = machines[0] if machines else None
     commit = fileio.git_commit()
-    plots = _plots(variants, best, fronts, quick, machine)
+    figures = _plots(variants, best, fronts, quick, machine)
 
     public = {n: {k: val for k, val in v.items() if not k.startswith("_") and k not in ("bench_machine", "skipped")}
               for n, v in variants.items()}
@@ -561,7 +506,7 @@ def run(p: Params) -> dict:
         "quick": quick,
         "machine": machine,
         "git_commit": commit,
-        "plots": plots,
+        "plots": figures,
         "generated": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "command": "netpipe report",
     }
@@ -596,17 +541,16 @@ def _rank(variants: dict, datasets: list[str]) -> tuple[dict, dict, dict]:
 def _plots(variants: dict, best: dict, fronts: dict, quick: bool, machine: Optional[dict]) -> dict[str, str]:
     """artifacts/plots/*.png: {key: path}."""
     plot_dir = paths.plots()
-    plots = {key: str(plot_dir / PLOT_FILES[key]) for key in ("accuracy_vs_latency", "training_curves",
-                                                               "latency_vs_batch")}
-    plot_accuracy_vs_latency(variants, fronts, quick, Path(plots["accuracy_vs_latency"]))
-    plot_training_curves(variants, quick, Path(plots["training_curves"]))
+    out = {key: str(plot_dir / name) for key, name in PLOT_FILES.items()}
+    plot_accuracy_vs_latency(variants, fronts, quick, Path(out["accuracy_vs_latency"]))
+    plot_training_curves(variants, quick, Path(out["training_curves"]))
     machine_text = (machine.get("gpu") or machine.get("cpu") or "?") if machine else "no benchmark yet"
-    plot_latency_vs_batch(variants, Path(plots["latency_vs_batch"]), machine_text)
+    plot_latency_vs_batch(variants, Path(out["latency_vs_batch"]), machine_text)
     for ds, name in best.items():
         f = plot_dir / f"confusion_{name}.png"
         if plot_confusion(name, variants[name], quick, f):
-            plots[f"confusion_{ds}"] = str(f)
-    return plots
+            out[f"confusion_{ds}"] = str(f)
+    return out
 
 
 def _machine_short(m: Optional[dict]) -> str:

@@ -41,6 +41,7 @@ from .model import (CHECKPOINT_FORMAT, autocast, build_model, device, device_nam
 from .data import load_prepared, spread
 from .errors import NetpipeError, TrainingDiverged, first_line
 from .params import NetParams, Params, ScheduleParams, TrainParams
+from .records import TrainSummary
 
 CURVE_FIELDS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds"]
 
@@ -285,23 +286,23 @@ def _train(p: Params, variant: str, d: distributed.Dist, dev: torch.device) -> d
 
     world = d.world_size
     images = state.history and len(state.history) * r.steps * r.bs
-    summary = {
-        "variant": variant, "arch": r.net.arch, "dataset": p.dataset_of(variant), "params": n_params,
-        "epochs": tp.epochs, "steps_per_epoch": r.steps, "batch_size": r.bs,
-        "best_epoch": state.best_epoch, "val_top1": state.best_val,
-        "final_train_loss": state.history[-1]["train_loss"], "final_train_acc": state.history[-1]["train_acc"],
-        "train_seconds": round(state.train_seconds, 3),
-        "images_per_s": round(images / state.train_seconds, 1) if state.train_seconds else None,
-        "train_device": device_name(dev) if world == 1 else f"{world} x {device_name(dev)}",
-        "world_size": world, "per_device_batch": r.bs // world,
-        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
-        "torch": torch.__version__, "amp_bf16": r.fast.amp, "channels_last": r.fast.channels_last,
-        "compiled": r.fast.compile, "speed": r.fast.to_dict(), "quick": p.quick.enabled,
-        "config_hash": r.config_hash, "code_hash": r.code_hash,
-        "command": f"netpipe train {variant}", "git_commit": fileio.git_commit(),
-    }
+    summary = TrainSummary(
+        variant=variant, arch=r.net.arch, dataset=p.dataset_of(variant), params=n_params,
+        epochs=tp.epochs, steps_per_epoch=r.steps, batch_size=r.bs,
+        best_epoch=state.best_epoch, val_top1=state.best_val,
+        final_train_loss=state.history[-1]["train_loss"], final_train_acc=state.history[-1]["train_acc"],
+        train_seconds=round(state.train_seconds, 3),
+        images_per_s=round(images / state.train_seconds, 1) if state.train_seconds else None,
+        train_device=device_name(dev) if world == 1 else f"{world} x {device_name(dev)}",
+        world_size=world, per_device_batch=r.bs // world,
+        cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"),
+        torch=torch.__version__, amp_bf16=r.fast.amp, channels_last=r.fast.channels_last,
+        compiled=r.fast.compile, speed=r.fast.to_dict(), quick=p.quick.enabled,
+        config_hash=r.config_hash, code_hash=r.code_hash,
+        command=f"netpipe train {variant}", git_commit=fileio.git_commit(),
+    )
     r.on_main(_finish, variant, state.history, summary)
-    return summary
+    return summary.model_dump(mode="json")
 
 
 def train_one_epoch(r: Run, state: TrainState, epoch: int, stop: "_Stop", t0: float) -> tuple[float, float, float]:
@@ -558,7 +559,7 @@ def _lost_best(variant: str) -> str:
             f"{paths.last_checkpoint(variant)} to train {variant} again")
 
 
-def _finish(variant: str, history: list[dict], summary: dict) -> None:
+def _finish(variant: str, history: list[dict], summary: TrainSummary) -> None:
     """Write the stage's outputs from the run's saved state, then drop the resume files. Also when a resumed run
     had no epoch left to train: `dvc repro` deletes a stage's outputs before it reruns the stage, so the outputs
     of a run that was interrupted after its last epoch are written here again. A completed run leaves no resume
@@ -568,7 +569,7 @@ def _finish(variant: str, history: list[dict], summary: dict) -> None:
         raise NetpipeError(_lost_best(variant))
     fileio.write_with(paths.checkpoint(variant), lambda tmp: shutil.copyfile(best, tmp))
     _write_curves(variant, history)
-    fileio.write_json(paths.train_summary(variant), summary)
+    summary.write(paths.train_summary(variant))
     fileio.discard(paths.last_checkpoint(variant))
     fileio.discard(best)
 
