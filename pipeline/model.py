@@ -73,10 +73,17 @@ def load_checkpoint(path, what: str = "checkpoint") -> dict:
 
 
 def load_model(p: Params, variant: str, dev: torch.device | None = None) -> tuple[nn.Module, dict]:
-    """The best checkpoint of VARIANT, built and in eval mode."""
+    """The best checkpoint of VARIANT, built and in eval mode. The network is built on the meta device and takes
+    the checkpoint's tensors as they are: no time is spent drawing initial weights that the checkpoint replaces
+    (seconds for the 58M-parameter nets on a small CPU)."""
     ck = load_checkpoint(paths.checkpoint(variant))
-    model = build_model(p, variant, ck["num_classes"])
-    model.load_state_dict(ck["model"])
+    with torch.device("meta"):
+        model = build_model(p, variant, ck["num_classes"])
+    model.load_state_dict(ck["model"], assign=True)
+    left = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
+    if left:  # a tensor the checkpoint does not hold (a non-persistent buffer): build it for real
+        model = build_model(p, variant, ck["num_classes"])
+        model.load_state_dict(ck["model"])
     model.eval()
     if dev is not None:
         model.to(dev)

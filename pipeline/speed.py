@@ -10,7 +10,8 @@ Params say what is *allowed* (`nets.V.train.amp`, `.channels_last`, `.compile`);
   touched, so a run's results do not depend on it). The fastest combination wins if it beats plain fp32 by at least
   `MARGIN`; otherwise fp32 stays. The decision is cached per machine (processor, threads, torch) and variant in
   `~/.cache/netpipe/cpu-speed.json` ($NETPIPE_CACHE_DIR overrides the folder), and a resumed run reuses the
-  decision saved in its checkpoint, so it stays bitwise equal to an uninterrupted run.
+  decision saved in its checkpoint, so it stays bitwise equal to an uninterrupted run. The quick check does not
+  measure (its few steps would not repay it): it uses a cached decision, else fp32.
 - `torch.compile` on the CPU: compiling takes minutes on a small machine and is measured only when params ask for
   it (`compile: true`): it is used when its steady-state gain over the run's steps repays the compile time.
 
@@ -159,8 +160,11 @@ def _write_cache(key: str, speed: Speed) -> None:
 
 
 def choose(model: nn.Module, dev: torch.device, *, amp: bool, channels_last: bool, compile: bool, arch: str,
-           options: dict, input_shape: tuple[int, int, int], num_classes: int, batch: int) -> Speed:
-    """What this run uses (see the module docstring). `model` is only copied, never changed."""
+           options: dict, input_shape: tuple[int, int, int], num_classes: int, batch: int,
+           may_measure: bool = True) -> Speed:
+    """What this run uses (see the module docstring). `model` is only copied, never changed. Without
+    `may_measure` (the quick check: a few steps do not repay half a minute of measuring) a cached decision is used,
+    else fp32."""
     if dev.type == "cuda":
         return Speed(amp, channels_last, compile, "CUDA: as params say (bf16 autocast, channels-last, compile)")
     native = bf16_native()
@@ -184,6 +188,9 @@ def choose(model: nn.Module, dev: torch.device, *, amp: bool, channels_last: boo
             return speed
         except (KeyError, TypeError):
             pass
+    if not may_measure:
+        return Speed(False, False, False, "; ".join(notes + ["fp32: not measured in the quick check"]),
+                     bf16_native=native)
     measured = measure(model, input_shape, num_classes, batch, combos)
     base = measured["fp32"]
     best = max(combos, key=lambda c: measured[_combo_name(*c)])

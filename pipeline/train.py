@@ -198,7 +198,8 @@ class Run:
         return self.net.train
 
     def on_main(self, fn, *args, **kwargs) -> None:
-        """Rank-0-only I/O: checkpoints, curves, messages (torchvision's save_on_master)."""
+        """Rank-0-only I/O: checkpoints, curves, messages (torchvision's save_on_master). Pass a lambda when building
+        the arguments costs something (a checkpoint dict): the other ranks then skip that too."""
         if self.d.main:
             fn(*args, **kwargs)
 
@@ -275,11 +276,11 @@ def _train(p: Params, variant: str, d: distributed.Dist, dev: torch.device) -> d
                   f"val loss {val_loss:.4f} acc {val_acc:.4f} | lr {lr:.3g} | {seconds:.1f}s")
             if val_acc > state.best_val:  # beside the resume state; copied to models/VARIANT.pt at the end
                 state.best_val, state.best_epoch = val_acc, epoch + 1
-                r.on_main(save, paths.best_resume(variant), r.best_checkpoint(epoch + 1, val_acc, data))
+                r.on_main(lambda: save(paths.best_resume(variant), r.best_checkpoint(epoch + 1, val_acc, data)))
             r.on_main(_write_curves, variant, state.history)
             state.epoch, state.step = epoch + 1, 0
             state.partial = state.gen_state = state.rng_state = None  # mid-epoch only
-            r.on_main(save, paths.last_checkpoint(variant), r.checkpoint(state))
+            r.on_main(lambda: save(paths.last_checkpoint(variant), r.checkpoint(state)))
             stopping = r.agree(stop.signum)
             if stopping is not None:
                 raise Interrupted(stopping, f"stopped after epoch {epoch + 1}")
@@ -403,7 +404,7 @@ def _save_mid_epoch(r: Run, state: TrainState, steps_done: int, losses: torch.Te
     state.step, state.partial = steps_done, {"losses": losses.cpu(), "correct": int(hits)}
     state.gen_state = gen.get_state()
     state.rng_state = d.gather(get_rng_state(r.dev)) if d.enabled else get_rng_state(r.dev)
-    r.on_main(save, paths.last_checkpoint(r.variant), r.checkpoint(state))
+    r.on_main(lambda: save(paths.last_checkpoint(r.variant), r.checkpoint(state)))
 
 
 def _check_finite(r: Run, seen: torch.Tensor, epoch: int, lr: float) -> None:
@@ -547,7 +548,8 @@ def _choose_speed(p: Params, variant: str, model: nn.Module, dev: torch.device, 
         fast = speed.choose(model, dev, amp=tp.amp, channels_last=tp.channels_last, compile=tp.compile,
                             arch=net.arch, options=dict(net.options),
                             input_shape=(data.channels, net.input_size, net.input_size),
-                            num_classes=data.num_classes, batch=max(1, tp.batch_size // d.world_size)).to_dict()
+                            num_classes=data.num_classes, batch=max(1, tp.batch_size // d.world_size),
+                            may_measure=not p.quick.enabled).to_dict()
     fast = speed.Speed.from_dict(d.broadcast(fast))
     if d.main:
         print(f"[{variant}] training in {fast.label}: {fast.reason}", file=sys.stderr)

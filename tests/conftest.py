@@ -74,11 +74,12 @@ def tiny_project_params(root) -> dict:
         net["eval"]["batch_size"] = 64
         if net["arch"] == "alexnet_cifar":  # the compact 32->16->8->4 version: 3.3M parameters, not 102M
             net["options"]["pool_stride"] = 2
-    raw["quick"] = {"enabled": True, "epochs": 1, "max_steps_per_epoch": 2, "eval_samples": 16,
-                    "bench_batch_sizes": [1, 4], "bench_iterations": 5}
+    backends, precisions = ["ort_cuda", "ort_cpu", "torch_eager", "torch_cuda_graph"], ["fp32", "fp16"]
+    raw["quick"] = {"enabled": True, "epochs": 1, "max_steps_per_epoch": 2, "batch_size": 8, "eval_samples": 16,
+                    "bench_batch_sizes": [1, 4], "bench_iterations": 5, "bench_backends": backends,
+                    "bench_precisions": precisions}
     raw["export"]["parity_samples"] = 4  # the default tolerance (relative beyond logits of 1: see pipeline/export.py)
-    raw["bench"].update({"warmup": 1, "backends": ["ort_cuda", "ort_cpu", "torch_eager", "torch_cuda_graph"],
-                         "precisions": ["fp32", "fp16"]})
+    raw["bench"].update({"warmup": 1, "backends": backends, "precisions": precisions})
     return raw
 
 

@@ -14,7 +14,7 @@ import torch
 import yaml
 from PIL import Image
 
-from pipeline import bench, params, paths, report
+from pipeline import bench, params, paths, plots, report
 from tests.conftest import TINY_VARIANTS
 
 BENCH_RESULT_KEYS = {"p50_ms", "p90_ms", "p99_ms", "mean_ms", "images_per_s", "iterations", "first_inference_ms",
@@ -111,7 +111,7 @@ def test_bench_torch_compile_time_boxed(pipeline_project, tmp_path, monkeypatch)
     root = _copy_project(pipeline_project, tmp_path / "proj")
     monkeypatch.chdir(root)
     raw = yaml.safe_load(Path("params.yaml").read_text())
-    raw["bench"]["backends"] = ["torch_compile"]
+    raw["bench"]["backends"] = raw["quick"]["bench_backends"] = ["torch_compile"]
     raw["bench"]["precisions"] = ["fp32"]
     raw["quick"]["bench_batch_sizes"] = [1, 2]
     raw["quick"]["bench_iterations"] = 2
@@ -314,7 +314,7 @@ def test_report_with_no_outputs_at_all(tmp_path, monkeypatch, pipeline_project):
 
 def test_accuracy_vs_latency_names_never_overlap():
     """Sixteen points crowded into one corner: every label is placed clear of every other label and point."""
-    plt = report._plt()
+    plt = plots.pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 5.2))
     pts = [(f"variant_name_{i}", 1.0 + 0.01 * i, 80.0 + 0.02 * (i % 5)) for i in range(16)]
     ax.scatter([x for _, x, _ in pts], [y for _, _, y in pts])

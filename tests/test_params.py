@@ -91,7 +91,19 @@ def test_quick_mode_shortens_recipe():
     p = params.parse(raw)
     t = p.variant("googlenet_cifar").train
     assert t.epochs == 1 and t.max_steps_per_epoch == raw["quick"]["max_steps_per_epoch"]
+    assert t.batch_size == min(raw["quick"]["batch_size"], BASE["nets"]["googlenet_cifar"]["train"]["batch_size"])
+    assert t.batch_size < BASE["nets"]["googlenet_cifar"]["train"]["batch_size"], "the quick check caps the batch"
     assert p.variant_hash("googlenet_cifar") != params.parse(BASE).variant_hash("googlenet_cifar")
+
+
+def test_quick_batch_must_split_over_the_processes():
+    raw = copy.deepcopy(BASE)
+    raw["quick"].update({"enabled": True, "batch_size": 6})
+    raw["train"]["devices"] = 4
+    with pytest.raises(ParamsError, match=r"quick\.batch_size.*6.*multiple of 4"):
+        params.parse(raw)
+    raw["quick"]["enabled"] = False  # only checked when the quick check is on
+    params.parse(raw)
 
 
 def _cli(tmp_path: Path, text: str, *args: str) -> subprocess.CompletedProcess:
