@@ -189,7 +189,7 @@ def choose(model: nn.Module, dev: torch.device, *, amp: bool, channels_last: boo
         except (KeyError, TypeError):
             pass
     if not may_measure:
-        return Speed(False, False, False, "; ".join(notes + ["fp32: not measured in the quick check"]),
+        return Speed(False, False, False, "; ".join(notes + ["not measured in the quick check"]),
                      bf16_native=native)
     measured = measure(model, input_shape, num_classes, batch, combos)
     base = measured["fp32"]

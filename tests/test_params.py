@@ -178,3 +178,23 @@ def test_first_line_of_an_exception():
     assert first_line(exc, 10) == "Connection"
     assert first_line(ValueError("  bad value\nmore"), with_type=True) == "ValueError: bad value"
     assert first_line(KeyError()) == "KeyError" and first_line(OSError("  ")) == "OSError"
+
+
+def test_readme_quick_check_line_selects_valid_variants(tmp_path):
+    """The README's quick-check command, applied to params.yaml the way `dvc exp run -S` applies it (DVC's Hydra
+    overrides), gives valid params: quick mode on and exactly the variants it names, each one defined."""
+    import shlex
+
+    from dvc.utils.hydra import apply_overrides
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    line = next(x for x in readme.splitlines() if x.startswith("dvc exp run -S quick.enabled=true -S '~variants'"))
+    args = shlex.split(line)
+    overrides = [args[i + 1] for i, a in enumerate(args) if a == "-S"]
+    target = tmp_path / "params.yaml"
+    target.write_text((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+    apply_overrides(target, overrides)
+    p = params.load(target)
+    named = yaml.safe_load(overrides[-1].split("=", 1)[1])
+    assert p.quick.enabled and p.variants == named and len(named) == 5
+    assert {p.nets[v].seed_reference["doc"] for v in named} == {"000", "001", "002", "003", "004"}, "one per seed"
