@@ -314,24 +314,14 @@ def train_one_epoch(r: Run, state: TrainState, epoch: int, stop: "_Stop", t0: fl
     d, dev, tp, opt = r.d, r.dev, r.tp, r.opt
     steps, world = r.steps, d.world_size
     local = r.bs // world
-    lo, hi = d.rank * local, (d.rank + 1) * local
     cuda = dev.type == "cuda"
     r.model.train()
     gen = torch.Generator(device=dev).manual_seed(epoch_seed(r.p.seed, epoch))
     perm = torch.randperm(len(r.x_train), device=dev, generator=gen)[: steps * r.bs].view(steps, r.bs)
     torch.manual_seed(epoch_seed(r.p.seed, epoch) + 1 + d.rank)  # dropout draws (each rank its own)
-    start_step = 0
     correct = torch.zeros((), device=dev, dtype=torch.long)
     loss_buf = torch.zeros(steps, device=dev)
-    if state.step:  # resume mid-epoch
-        start_step = state.step
-        gen.set_state(state.gen_state)
-        rng = state.rng_state if isinstance(state.rng_state, list) else [state.rng_state]
-        set_rng_state(rng[d.rank % len(rng)], dev)
-        # the partial sums are over the global batch: the ranks' sums at the epoch's end count them once
-        loss_buf[:start_step] = state.partial["losses"].to(dev)
-        if d.main:
-            correct += int(state.partial["correct"])
+    start_step = _resume_epoch(r, state, gen, loss_buf, correct) if state.step else 0
     bar = tqdm(total=steps, initial=start_step, desc=f"{r.variant} epoch {epoch + 1}/{tp.epochs}", unit="step",
                file=sys.stderr, dynamic_ncols=True, mininterval=1.0, leave=False, disable=not d.main)
     lr = r.lr_at(epoch, start_step)
@@ -340,14 +330,7 @@ def train_one_epoch(r: Run, state: TrainState, epoch: int, stop: "_Stop", t0: fl
             lr = r.lr_at(epoch, step)
             for g in opt.param_groups:
                 g["lr"] = lr
-            idx = perm[step]
-            xb = transforms.augment(r.x_train[idx], tp.augment, r.net.input_size, gen)
-            if d.enabled:  # every rank draws the global batch's augmentation (one shared generator), keeps its slice
-                xb, idx = xb[lo:hi], idx[lo:hi]
-            xb = transforms.normalize(xb, r.mean, r.std)
-            if r.fast.channels_last:
-                xb = xb.contiguous(memory_format=torch.channels_last)
-            yb = r.y_train[idx]
+            xb, yb = _batch(r, perm[step], gen)
             loss, logits = _step(r, xb, yb)
             loss_buf[step] = loss.detach()
             correct += (logits.detach().argmax(1) == yb).sum()
@@ -374,6 +357,34 @@ def train_one_epoch(r: Run, state: TrainState, epoch: int, stop: "_Stop", t0: fl
         d.sum_(loss_buf).div_(world)
         d.sum_(correct)
     return loss_buf.mean().item(), correct.item() / (steps * r.bs), lr
+
+
+def _resume_epoch(r: Run, state: TrainState, gen: torch.Generator, loss_buf: torch.Tensor,
+                  correct: torch.Tensor) -> int:
+    """Put an epoch that stopped in its middle back as it was (generators, partial sums); returns its next step."""
+    d = r.d
+    gen.set_state(state.gen_state)
+    rng = state.rng_state if isinstance(state.rng_state, list) else [state.rng_state]
+    set_rng_state(rng[d.rank % len(rng)], r.dev)
+    # the partial sums are over the global batch: the ranks' sums at the epoch's end count them once
+    loss_buf[:state.step] = state.partial["losses"].to(r.dev)
+    if d.main:
+        correct += int(state.partial["correct"])
+    return state.step
+
+
+def _batch(r: Run, idx: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """A step's normalised images and labels: every rank draws the global batch's augmentation (one shared
+    generator) and keeps its own slice."""
+    xb = transforms.augment(r.x_train[idx], r.tp.augment, r.net.input_size, gen)
+    if r.d.enabled:
+        local = r.bs // r.d.world_size
+        lo, hi = r.d.rank * local, (r.d.rank + 1) * local
+        xb, idx = xb[lo:hi], idx[lo:hi]
+    xb = transforms.normalize(xb, r.mean, r.std)
+    if r.fast.channels_last:
+        xb = xb.contiguous(memory_format=torch.channels_last)
+    return xb, r.y_train[idx]
 
 
 def _step(r: Run, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

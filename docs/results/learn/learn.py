@@ -7,7 +7,8 @@ For each variant this runs the real `netpipe train VARIANT` in a scratch folder 
 project, so run `netpipe prepare` / `dvc repro prepare@DATASET` first) with params.yaml's recipe and the quick
 check switched on: `--chunks` "epochs" of `--steps` optimizer steps each, validation on `--val` images after each
 chunk. The quick check follows the full recipe's learning-rate schedule (pipeline/train.py), so these are the
-recipe's first chunks x steps steps, not a squeezed run. It copies the curve (VARIANT.csv) and summary
+recipe's first chunks x steps steps, not a squeezed run; the quick check's batch cap is lifted (the recipe's own
+batch), and, as in any quick check, the CPU speed is not measured (a cached decision, else fp32). It copies the curve (VARIANT.csv) and summary
 (VARIANT.json) here and rewrites README.md's table from every VARIANT.json/csv in this folder.
 
 With --seed or --set the run is a row of its own, named VARIANT+seedN / VARIANT+KEY=VALUE (the seed's draws,
@@ -53,7 +54,8 @@ def _set(raw: dict, assignment: str) -> None:
 def run(variant: str, chunks: int, steps: int, val: int, params: Path, seed: int | None = None,
         sets: tuple[str, ...] = ()) -> None:
     raw = yaml.safe_load(params.read_text())
-    raw["quick"].update({"enabled": True, "epochs": chunks, "max_steps_per_epoch": steps, "eval_samples": val})
+    raw["quick"].update({"enabled": True, "epochs": chunks, "max_steps_per_epoch": steps, "eval_samples": val,
+                         "batch_size": 1 << 20})  # no cap: the recipe's own batch
     name = variant
     if seed is not None:
         raw["seed"] = seed
