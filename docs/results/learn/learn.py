@@ -62,7 +62,8 @@ def run(variant: str, chunks: int, steps: int, val: int, params: Path, seed: int
         name += f"+seed{seed}"
     for assignment in sets:
         _set(raw, assignment)
-        name += "+" + assignment.split(".")[-1]
+        key, _, value = assignment.partition("=")
+        name += f"+{key.split('.')[-1]}={value}"
     with tempfile.TemporaryDirectory(prefix=f"learn-{variant}-") as tmp:
         tmp = Path(tmp)
         (tmp / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
