@@ -238,6 +238,18 @@ def test_init_seed_cifar():
         assert _rel_std_ok(m.weight, 0.01 * 0.8796, 0.25 if m.weight.numel() < 1000 else 0.03)
 
 
+def test_init_seed_v1_cifar():
+    """000's experiment-1 code (commits 315f162..74e99a4): conv1..conv5 truncated-normal stds 0.055, 0.0034,
+    0.0034, 0.0024, 0.0034, FC layers 0.01, biases zero."""
+    model = built("alexnet_cifar", init="seed_v1")
+    stds = [0.055, 0.0034, 0.0034, 0.0024, 0.0034] + [0.01] * 3
+    layers = _layers(model, nn.Conv2d) + _layers(model, nn.Linear)
+    assert len(layers) == len(stds)
+    for m, std in zip(layers, stds):
+        assert (m.bias == 0).all() and m.weight.abs().max() <= 2 * std + 1e-7
+        assert _rel_std_ok(m.weight, std * 0.8796, 0.25 if m.weight.numel() < 1000 else 0.03)
+
+
 def test_init_keras():
     uni = built("alexnet_keras")
     he = built("alexnet_thinner_4")
@@ -276,7 +288,7 @@ BAD = [
     ("alexnet_cifar", {"lrn": "x"}, "lrn must be one of 'both', 'first', 'none' (got 'x')"),
     ("alexnet_cifar", {"head": "fc3"}, "head must be one of"),
     ("alexnet_cifar", {"batchnorm": "yes"}, "batchnorm must be true or false"),
-    ("alexnet_cifar", {"init": "xavier"}, "init must be one of 'seed', 'msra', 'default'"),
+    ("alexnet_cifar", {"init": "xavier"}, "init must be one of 'seed', 'seed_v1', 'msra', 'default'"),
     ("alexnet_cifar", {"pool_stride": 3}, "pool_stride must be one of 1, 2"),
     ("alexnet_cifar", {"dropout": 0.9 + 0.1}, "dropout must be a drop rate in [0, 1)"),
     ("alexnet_keras", {"init": "glorot"}, "init must be one of 'uniform', 'he_normal', 'default'"),

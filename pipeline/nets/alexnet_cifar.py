@@ -9,9 +9,11 @@ The document's "dropout 0.9" is TensorFlow's keep_prob: the default drop rate he
 is rate 0.5).
 
 Initialisation: the document names "MSRA sqrt(2/n)", but its code draws every weight from a truncated normal
-with std 0.01 (tf.truncated_normal_initializer, cut at 2 std; its first version used per-layer stds of about
-0.003-0.055), biases zero, on pixel-scale inputs (0..255) minus the training mean. init="seed" (the default) is
-that code; init="msra" (He normal) is what the text says. He init on those inputs makes the 98,304-wide FC1's inputs
+with std 0.01 (tf.truncated_normal_initializer, cut at 2 std), biases zero, on pixel-scale inputs (0..255) minus
+the training mean. init="seed" (the default) is that code; init="msra" (He normal) is what the text says.
+init="seed_v1" is the code of its experiment 1 (commits 315f162..74e99a4, before "fix wd" set every std to 0.01):
+per-layer stds 0.055, 0.0034, 0.0034, 0.0024, 0.0034 for conv1..conv5 and 0.01 for the FC layers, on the raw
+pixels (0..255, no mean subtracted: that came with commit 9556e09). He init on those inputs makes the 98,304-wide FC1's inputs
 nearly parallel and the first SGD steps blow the logits up (loss NaN or a dead net): the recipe in params.yaml
 pairs init="seed" with the seed's pixel-scale normalisation (std 1/255).
 
@@ -37,12 +39,13 @@ from torch import nn
 from . import DropRate, register
 
 SEED_STD = 0.01  # the seed's code: tf.truncated_normal_initializer(stddev=0.01) for every weight, biases 0
+SEED_V1_CONV_STDS = (0.055, 0.0034, 0.0034, 0.0024, 0.0034)  # its experiment 1's conv1..conv5 (FC: SEED_STD)
 
 
 @register(doc="000_316750ea501261e6.txt", input_size=32, in_channels=3)
 def alexnet_cifar(num_classes: int = 10, in_channels: int = 3, lrn: Literal["both", "first", "none"] = "both",
                   dropout: DropRate = 0.1, head: Literal["fc", "gap"] = "fc", batchnorm: bool = False,
-                  init: Literal["seed", "msra", "default"] = "seed", pool_stride: Literal[1, 2] = 1,
+                  init: Literal["seed", "seed_v1", "msra", "default"] = "seed", pool_stride: Literal[1, 2] = 1,
                   input_size: int = 32) -> nn.Module:
 
     def stage(cin: int, cout: int, norm: bool, pool: bool) -> list[nn.Module]:
@@ -72,11 +75,14 @@ def alexnet_cifar(num_classes: int = 10, in_channels: int = 3, lrn: Literal["bot
             nn.Linear(1024, num_classes),
         )
     model = nn.Sequential(features, classifier)
+    conv_stds = iter(SEED_V1_CONV_STDS)
     for m in model.modules():
-        if isinstance(m, (nn.Conv2d, nn.Linear)) and init == "msra":
+        if not isinstance(m, (nn.Conv2d, nn.Linear)) or init == "default":
+            continue
+        if init == "msra":
             nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
-            nn.init.zeros_(m.bias)
-        elif isinstance(m, (nn.Conv2d, nn.Linear)) and init == "seed":  # TF's truncated normal: cut at 2 std
-            nn.init.trunc_normal_(m.weight, 0.0, SEED_STD, -2 * SEED_STD, 2 * SEED_STD)
-            nn.init.zeros_(m.bias)
+        else:  # TF's truncated normal: cut at 2 std
+            std = next(conv_stds) if init == "seed_v1" and isinstance(m, nn.Conv2d) else SEED_STD
+            nn.init.trunc_normal_(m.weight, 0.0, std, -2 * std, 2 * std)
+        nn.init.zeros_(m.bias)
     return model

@@ -1,14 +1,16 @@
 """Does each recipe learn? Run the first steps of a variant's own recipe on the real data and keep the curve.
 
     python docs/results/learn/learn.py VARIANT [VARIANT ...] [--chunks 5] [--steps 100] [--val 1000]
-        [--seed N] [--set nets.VARIANT.train.KEY=VALUE ...]
+        [--seed N] [--set nets.VARIANT.train.KEY=VALUE ...] [--measure-speed]
 
 For each variant this runs the real `netpipe train VARIANT` in a scratch folder (data/prepared/ linked from the
 project, so run `netpipe prepare` / `dvc repro prepare@DATASET` first) with params.yaml's recipe and the quick
 check switched on: `--chunks` "epochs" of `--steps` optimizer steps each, validation on `--val` images after each
 chunk. The quick check follows the full recipe's learning-rate schedule (pipeline/train.py), so these are the
 recipe's first chunks x steps steps, not a squeezed run; the quick check's batch cap is lifted (the recipe's own
-batch), and, as in any quick check, the CPU speed is not measured (a cached decision, else fp32). It copies the curve (VARIANT.csv) and summary
+batch). The quick check itself does not measure the CPU speed (a cached decision, else fp32); --measure-speed
+first makes the measurement the full run makes (pipeline/speed.py, cached), so the chunks train in what the full
+run would use. It copies the curve (VARIANT.csv) and summary
 (VARIANT.json) here and rewrites README.md's table from every VARIANT.json/csv in this folder.
 
 With --seed or --set the run is a row of its own, named VARIANT+seedN / VARIANT+KEY=VALUE (the seed's draws,
@@ -51,8 +53,22 @@ def _set(raw: dict, assignment: str) -> None:
     node[last] = yaml.safe_load(value)
 
 
+# the measurement pipeline/train.py makes at the start of a full run (same arguments, so the same cache entry)
+MEASURE = """
+import sys, torch
+from pipeline import nets, params, speed
+p = params.load("params.yaml"); v = sys.argv[1]; net = p.variant(v); tp = net.train
+chans = p.data[p.dataset_of(v)].channels
+model = nets.create(net.arch, 10, chans, input_size=net.input_size, **dict(net.options))
+s = speed.choose(model, torch.device("cpu"), amp=tp.amp, channels_last=tp.channels_last, compile=tp.compile,
+                 arch=net.arch, options=dict(net.options), input_shape=(chans, net.input_size, net.input_size),
+                 num_classes=10, batch=tp.batch_size)
+print(f"[learn] {v}: CPU speed: {s.reason}", flush=True)
+"""
+
+
 def run(variant: str, chunks: int, steps: int, val: int, params: Path, seed: int | None = None,
-        sets: tuple[str, ...] = ()) -> None:
+        sets: tuple[str, ...] = (), measure_speed: bool = False) -> None:
     raw = yaml.safe_load(params.read_text())
     raw["quick"].update({"enabled": True, "epochs": chunks, "max_steps_per_epoch": steps, "eval_samples": val,
                          "batch_size": 1 << 20})  # no cap: the recipe's own batch
@@ -69,6 +85,8 @@ def run(variant: str, chunks: int, steps: int, val: int, params: Path, seed: int
         (tmp / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
         (tmp / "data").mkdir()
         os.symlink((params.parent / "data" / "prepared").resolve(), tmp / "data" / "prepared")
+        if measure_speed:
+            subprocess.run([sys.executable, "-c", MEASURE, variant], cwd=tmp, check=True)
         cmd = ["netpipe", "train", variant]
         print(f"[learn] {variant}: {chunks} x {steps} steps, validation on {val} images", flush=True)
         r = subprocess.run(cmd, cwd=tmp)
@@ -78,7 +96,8 @@ def run(variant: str, chunks: int, steps: int, val: int, params: Path, seed: int
         summary = json.loads((tmp / "artifacts" / "train" / f"{variant}.json").read_text())
         summary["learn_command"] = (f"python docs/results/learn/learn.py {variant} --chunks {chunks} --steps {steps} "
                                     f"--val {val}" + (f" --seed {seed}" if seed is not None else "")
-                                    + "".join(f" --set {a}" for a in sets))
+                                    + "".join(f" --set {a}" for a in sets)
+                                    + (" --measure-speed" if measure_speed else ""))
         summary["git_commit"] = summary.get("git_commit") or _commit()
         (HERE / f"{name}.json").write_text(json.dumps(summary, indent=1) + "\n")
 
@@ -137,9 +156,10 @@ def main() -> None:
     ap.add_argument("--params", type=Path, default=ROOT / "params.yaml")
     ap.add_argument("--seed", type=int, default=None, help="params.yaml's seed for this run")
     ap.add_argument("--set", action="append", default=[], help="KEY=VALUE in params.yaml (dotted key), repeatable")
+    ap.add_argument("--measure-speed", action="store_true", help="measure the CPU speed first, as a full run does")
     a = ap.parse_args()
     for v in a.variants:
-        run(v, a.chunks, a.steps, a.val, a.params.resolve(), a.seed, tuple(a.set))
+        run(v, a.chunks, a.steps, a.val, a.params.resolve(), a.seed, tuple(a.set), a.measure_speed)
         write_readme()
     write_readme()
 
