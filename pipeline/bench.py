@@ -337,12 +337,18 @@ class Runner:
     def __init__(self, p: Params, variant: str) -> None:
         self.p, self.variant = p, variant
         b = p.bench
-        if p.quick.enabled:
-            self.batch_sizes = list(p.quick.bench_batch_sizes)
-            self.iterations = p.quick.bench_iterations
-            self.warmup = min(b.warmup, p.quick.bench_iterations)
+        q = p.quick
+        if q.enabled:
+            self.batch_sizes = list(q.bench_batch_sizes)
+            self.iterations = q.bench_iterations
+            self.warmup = min(b.warmup, q.bench_iterations)
         else:
             self.batch_sizes, self.iterations, self.warmup = list(b.batch_sizes), b.iterations, b.warmup
+        # torch_eager fp32 is always measured, first: the reference every speedup is against; then the table's order
+        self.backends = ["torch_eager"] + [x for x in BENCH_BACKENDS if x != "torch_eager" and x in b.backends
+                                           and (not q.enabled or x in q.bench_backends)]
+        self.precisions = ["fp32"] + [x for x in dict.fromkeys(b.precisions)
+                                      if x != "fp32" and (not q.enabled or x in q.bench_precisions)]
         self.min_seconds = b.min_seconds
         self.cpu_max_seconds = b.cpu_max_seconds
         self.compile_budget = b.compile_budget_s
@@ -530,21 +536,15 @@ def run(p: Params, variant: str) -> dict:
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-    backends = [b for b in dict.fromkeys(p.bench.backends) if not p.quick.enabled or b in p.quick.bench_backends]
-    precisions = [x for x in dict.fromkeys(p.bench.precisions) if not p.quick.enabled or x in p.quick.bench_precisions]
-    if "torch_eager" not in backends:
-        backends.insert(0, "torch_eager")  # the reference every speedup is against
-    if "fp32" not in precisions:
-        precisions.insert(0, "fp32")
 
     # bf16 whenever the CPU does it natively: training may have run in it (the report's training-speed table)
     cpu_precisions = ["fp32"] + (["bf16"] if speed.bf16_native() else [])
     peak: dict[str, Any] = {"method": FLOOR_METHOD, "cpu": measure_peak(torch.device("cpu"), cpu_precisions)}
     if cuda_torch:
-        peak["cuda"] = measure_peak(dev, precisions)
+        peak["cuda"] = measure_peak(dev, R.precisions)
     inputs = {bs: make_input(p, variant, shape, bs, p.seed) for bs in R.batch_sizes}
 
-    _measure_all(R, backends, precisions, base, inputs, dev, num_classes, cuda_ort)
+    _measure_all(R, base, inputs, dev, num_classes, cuda_ort)
     _relate(R.results, stats, peak, cuda_torch)
 
     out = BenchReport(
@@ -553,7 +553,7 @@ def run(p: Params, variant: str) -> dict:
         machine=machine_info(cuda_torch, cuda_ort, p.bench.cpu_threads), peak=peak, model=stats,
         settings={"batch_sizes": R.batch_sizes, "warmup": R.warmup, "iterations": R.iterations,
                   "min_seconds": R.min_seconds, "cpu_max_seconds": R.cpu_max_seconds,
-                  "compile_budget_s": R.compile_budget, "backends": backends, "precisions": precisions,
+                  "compile_budget_s": R.compile_budget, "backends": R.backends, "precisions": R.precisions,
                   "reference": "torch_eager fp32", "torch_device": str(dev)},
         setup_ms=R.setup_ms, results=R.results, skipped=R.skipped, command=f"netpipe bench {variant}",
     ).write(paths.bench(variant))
@@ -561,8 +561,7 @@ def run(p: Params, variant: str) -> dict:
     return out
 
 
-def _measure_all(R: "Runner", backends: list[str], precisions: list[str], base, inputs: dict, dev: torch.device,
-                 num_classes: int, cuda_ort: bool) -> None:
+def _measure_all(R: "Runner", base, inputs: dict, dev: torch.device, num_classes: int, cuda_ort: bool) -> None:
     """Every backend in every precision, torch_eager fp32 first (the reference). A Skip or any failure is recorded
     under "skipped" with its reason: one backend failing must not lose the others' numbers."""
     def attempt(name: str, prec: str, measure) -> None:
@@ -578,8 +577,8 @@ def _measure_all(R: "Runner", backends: list[str], precisions: list[str], base, 
             raise Skip(NO_ORT_CUDA)
         _run_ort(R, "ort_cuda", prec, num_classes, inputs, graph=True)
 
-    for backend in sorted(backends, key=lambda b: (b != "torch_eager", BENCH_BACKENDS.index(b))):
-        for prec in sorted(precisions, key=lambda x: x != "fp32"):
+    for backend in R.backends:
+        for prec in R.precisions:
             if backend in ("ort_cpu", "ort_cuda"):
                 attempt(backend, prec, lambda: _run_ort(R, backend, prec, num_classes, inputs))
             else:
