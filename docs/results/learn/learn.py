@@ -42,6 +42,7 @@ SEED_PLATEAU = {
     for v in ("alexnet_mnist", "alexnet_mnist_groups")
 }
 ROOT = HERE.parents[2]
+MAX_SHOWN = 12  # validation accuracies shown per row
 
 
 def _set(raw: dict, assignment: str) -> None:
@@ -122,12 +123,15 @@ def table() -> str:
         acc = float(last["val_acc"])
         chance = 0.1  # every dataset here has 10 classes
         learns = math.isfinite(loss1) and acc >= chance + 0.05 and loss1 < loss0
-        vals = " → ".join(f"{float(r['val_acc']):.1%}" for r in curve)
-        rows.append(f"| `{js.stem}` | {steps} × {s['batch_size']} | {loss0:.3f} → {loss1:.3f} | {vals} | "
+        every = math.ceil(len(curve) / MAX_SHOWN)  # long runs: every k-th chunk, the last one always
+        shown = curve[len(curve) - 1 - (len(curve) - 1) // every * every::every]
+        vals = (f"(every {every} chunks) " if every > 1 else "") + " → ".join(f"{float(r['val_acc']):.1%}" for r in shown)
+        val_loss = f"{float(first['val_loss']):.4f} → {float(last['val_loss']):.4f}"
+        rows.append(f"| `{js.stem}` | {steps} × {s['batch_size']} | {loss0:.3f} → {loss1:.3f} | {vals} | {val_loss} | "
                     f"{'yes' if learns else SEED_PLATEAU.get(js.stem, '**no**')} | {s['images_per_s']:,.0f} ({_uses(s)}) | "
                     f"{s['train_seconds'] / 60:.1f} min |")
-    head = ("| variant | steps × batch | train loss (first → last chunk) | val top-1 after each chunk | learns | "
-            "images/s (training uses) | time |\n|---|---|---|---|---|---|---|")
+    head = ("| variant | steps × batch | train loss (first → last chunk) | val top-1 after each chunk | "
+            "val loss (first → last chunk) | learns | images/s (training uses) | time |\n|---|---|---|---|---|---|---|---|")
     return head + "\n" + "\n".join(rows)
 
 
