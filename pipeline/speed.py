@@ -159,6 +159,17 @@ def _write_cache(key: str, speed: Speed) -> None:
         pass
 
 
+def choose_for(p, variant: str, model: nn.Module, dev: torch.device, channels: int, num_classes: int,
+               world_size: int = 1, *, may_measure: bool = True) -> Speed:
+    """`choose` for a variant's recipe in params (`p`: pipeline.params.Params), per-device batch: what training
+    decides at its start (pipeline/train.py; docs/results/learn/learn.py makes the same call to fill the cache)."""
+    net = p.variant(variant)
+    tp = net.train
+    return choose(model, dev, amp=tp.amp, channels_last=tp.channels_last, compile=tp.compile, arch=net.arch,
+                  options=dict(net.options), input_shape=(channels, net.input_size, net.input_size),
+                  num_classes=num_classes, batch=max(1, tp.batch_size // world_size), may_measure=may_measure)
+
+
 def choose(model: nn.Module, dev: torch.device, *, amp: bool, channels_last: bool, compile: bool, arch: str,
            options: dict, input_shape: tuple[int, int, int], num_classes: int, batch: int,
            may_measure: bool = True) -> Speed:

@@ -552,15 +552,10 @@ def _choose_speed(p: Params, variant: str, model: nn.Module, dev: torch.device, 
     otherwise rank 0 decides and every rank follows."""
     if ck is not None and ck.get("speed"):  # a resumed run (the caller checked it is the same run)
         return speed.Speed.from_dict(ck["speed"])
-    net = p.variant(variant)
-    tp = net.train
     fast = None
     if d.main:
-        fast = speed.choose(model, dev, amp=tp.amp, channels_last=tp.channels_last, compile=tp.compile,
-                            arch=net.arch, options=dict(net.options),
-                            input_shape=(data.channels, net.input_size, net.input_size),
-                            num_classes=data.num_classes, batch=max(1, tp.batch_size // d.world_size),
-                            may_measure=not p.quick.enabled).to_dict()
+        fast = speed.choose_for(p, variant, model, dev, data.channels, data.num_classes, d.world_size,
+                                may_measure=not p.quick.enabled).to_dict()
     fast = speed.Speed.from_dict(d.broadcast(fast))
     if d.main:
         print(f"[{variant}] training in {fast.label}: {fast.reason}", file=sys.stderr)

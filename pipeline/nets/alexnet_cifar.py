@@ -10,12 +10,13 @@ is rate 0.5).
 
 Initialisation: the document names "MSRA sqrt(2/n)", but its code draws every weight from a truncated normal
 with std 0.01 (tf.truncated_normal_initializer, cut at 2 std), biases zero, on pixel-scale inputs (0..255) minus
-the training mean. init="seed" (the default) is that code; init="msra" (He normal) is what the text says.
+the training mean. init="seed" (the default) is that code; init="msra" (He normal) is what the text says. He init
+on those inputs makes the 98,304-wide FC1's inputs nearly parallel and the first SGD steps blow the logits up (loss
+NaN or a dead net): the recipe in params.yaml pairs init="seed" with the seed's pixel-scale normalisation (std 1/255).
 init="seed_v1" is the code of its experiment 1 (commits 315f162..74e99a4, before "fix wd" set every std to 0.01):
-per-layer stds 0.055, 0.0034, 0.0034, 0.0024, 0.0034 for conv1..conv5 and 0.01 for the FC layers, on the raw
-pixels (0..255, no mean subtracted: that came with commit 9556e09). He init on those inputs makes the 98,304-wide FC1's inputs
-nearly parallel and the first SGD steps blow the logits up (loss NaN or a dead net): the recipe in params.yaml
-pairs init="seed" with the seed's pixel-scale normalisation (std 1/255).
+per-layer stds 0.055, 0.0034, 0.0034, 0.0024, 0.0034 for conv1..conv5 and 0.01 for the FC layers, which it ran on
+the raw pixels (0..255, no mean subtracted: that came with commit 9556e09). No recipe in params.yaml uses it (it
+stays at loss ln 10 far longer: docs/results/learn/).
 
 Input size: FC1's width follows the input (96 x input_size^2 with stride-1 pools): 32 gives the document's
 98,304; 24, the random 24x24 crops of its experiments 2-7, gives 55,296.

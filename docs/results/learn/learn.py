@@ -54,16 +54,13 @@ def _set(raw: dict, assignment: str) -> None:
     node[last] = yaml.safe_load(value)
 
 
-# the measurement pipeline/train.py makes at the start of a full run (same arguments, so the same cache entry)
+# the measurement pipeline/train.py makes at the start of a full run (the same call, so the same cache entry)
 MEASURE = """
 import sys, torch
-from pipeline import nets, params, speed
-p = params.load("params.yaml"); v = sys.argv[1]; net = p.variant(v); tp = net.train
-chans = p.data[p.dataset_of(v)].channels
-model = nets.create(net.arch, 10, chans, input_size=net.input_size, **dict(net.options))
-s = speed.choose(model, torch.device("cpu"), amp=tp.amp, channels_last=tp.channels_last, compile=tp.compile,
-                 arch=net.arch, options=dict(net.options), input_shape=(chans, net.input_size, net.input_size),
-                 num_classes=10, batch=tp.batch_size)
+from pipeline import params, speed
+from pipeline.model import build_model
+p = params.load("params.yaml"); v = sys.argv[1]
+s = speed.choose_for(p, v, build_model(p, v, 10), torch.device("cpu"), p.channels(p.dataset_of(v)), 10)
 print(f"[learn] {v}: CPU speed: {s.reason}", flush=True)
 """
 
@@ -123,15 +120,17 @@ def table() -> str:
         acc = float(last["val_acc"])
         chance = 0.1  # every dataset here has 10 classes
         learns = math.isfinite(loss1) and acc >= chance + 0.05 and loss1 < loss0
-        every = math.ceil(len(curve) / MAX_SHOWN)  # long runs: every k-th chunk, the last one always
-        shown = curve[len(curve) - 1 - (len(curve) - 1) // every * every::every]
-        vals = (f"(every {every} chunks) " if every > 1 else "") + " → ".join(f"{float(r['val_acc']):.1%}" for r in shown)
+        every = math.ceil(len(curve) / MAX_SHOWN)  # long runs: every k-th chunk, counted back from the last
+        shown = curve[::-1][::every][::-1]
+        vals = ((f"(every {every} chunks) " if every > 1 else "")
+                + " → ".join(f"{float(r['val_acc']):.1%}" for r in shown))
         val_loss = f"{float(first['val_loss']):.4f} → {float(last['val_loss']):.4f}"
         rows.append(f"| `{js.stem}` | {steps} × {s['batch_size']} | {loss0:.3f} → {loss1:.3f} | {vals} | {val_loss} | "
                     f"{'yes' if learns else SEED_PLATEAU.get(js.stem, '**no**')} | {s['images_per_s']:,.0f} ({_uses(s)}) | "
                     f"{s['train_seconds'] / 60:.1f} min |")
     head = ("| variant | steps × batch | train loss (first → last chunk) | val top-1 after each chunk | "
-            "val loss (first → last chunk) | learns | images/s (training uses) | time |\n|---|---|---|---|---|---|---|---|")
+            "val loss (first → last chunk) | learns | images/s (training uses) | time |\n"
+            "|---|---|---|---|---|---|---|---|")
     return head + "\n" + "\n".join(rows)
 
 
