@@ -5,12 +5,12 @@ or the torch.export-based one when export.dynamo (weights inside the file: exter
 (N, C, S, S) float32, normalised; output "logits"; batch dimension dynamic when export.dynamic_batch; opset
 export.opset.
 
-fp16: fp16 weights and activations with float32 input and output: the export of `Fp16(model)`, which is
-`model.half()` between a cast of the input to fp16 and a cast of the logits back to fp32 (two Cast nodes in the
-graph). It is a drop-in replacement of the fp32 file: same input, same metadata, so predict and bench feed it the
-same arrays. It always goes through the torch.export-based exporter, which traces with fake tensors: the
-TorchScript exporter runs the model, and PyTorch's CPU lacks fp16 kernels some nets need (avg_pool3d inside
-LocalResponseNorm), so this way the fp16 file is written on CPU-only machines too.
+fp16: fp16 weights and activations with float32 input and output: the fp32 graph converted by onnxruntime's
+`convert_float_to_float16` (onnxruntime.transformers.float16, keep_io_types: a Cast of the input to fp16 and of the
+logits back to fp32). It is a drop-in replacement of the fp32 file: same input, same metadata, so predict and bench
+feed it the same arrays. Converting the ONNX graph instead of exporting `model.half()` again needs no fp16 kernels
+in PyTorch (its CPU has none for the avg_pool3d inside LocalResponseNorm) and no second export: the torch.export-
+based exporter this took before cost 5-16 s a net on 2 cores, plus 2.5 s of imports.
 
 Both files carry their own preprocessing in ONNX metadata_props (see `metadata`), so predict needs nothing else.
 Files are written atomically.
@@ -35,7 +35,7 @@ artifacts/export/VARIANT.json records all of it (records.ExportReport).
 
 from __future__ import annotations
 
-import copy
+import io
 import json
 import sys
 import time
@@ -58,18 +58,8 @@ from .model import load_model, norm_tensors
 ACCURACY_PP = 0.01  # allowed ONNX-vs-PyTorch accuracy difference, in percentage points
 CUDA = ("CUDAExecutionProvider", {"use_tf32": "0"})  # exact fp32 for the comparisons
 TOLERANCE_RULE = "max abs logit diff <= tolerance * max(1, max |PyTorch logit|)"
-FP16_METHOD = "model.half() with fp32 I/O (Cast nodes at input and output), torch.export-based exporter"
-
-
-class Fp16(nn.Module):
-    """fp16 network, fp32 interface."""
-
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model.half()
-
-    def forward(self, input: torch.Tensor) -> torch.Tensor:  # noqa: A002  (the ONNX input's name)
-        return self.model(input.half()).float()
+FP16_METHOD = ("the fp32 graph through onnxruntime.transformers.float16.convert_float_to_float16 (keep_io_types: fp32 "
+               "input and output, Cast nodes inside)")
 
 
 def netpipe_version() -> str:
@@ -95,20 +85,44 @@ def metadata(p: Params, variant: str, ck: dict, image_hw: tuple[int, int]) -> di
     }
 
 
-def _export(model: nn.Module, path: Path, p: Params, shape: tuple[int, ...], meta: dict, dynamo: bool) -> None:
-    """Export `model` to `path`, add the metadata, check it."""
+def _export(model: nn.Module, p: Params, shape: tuple[int, ...], dynamo: bool) -> onnx.ModelProto:
+    """The fp32 ONNX graph of `model` (in memory: it is written once, with its metadata, by `_save`)."""
     dummy = torch.zeros(2 if p.export.dynamic_batch else 1, *shape)
     kw = dict(input_names=["input"], output_names=["logits"], opset_version=p.export.opset)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if dynamo:
             dyn = ({0: torch.export.Dim("batch")},) if p.export.dynamic_batch else None
-            torch.onnx.export(model, (dummy,), str(path), dynamo=True, external_data=False, dynamic_shapes=dyn,
-                              verbose=False, **kw)
-        else:
-            axes = {"input": {0: "batch"}, "logits": {0: "batch"}} if p.export.dynamic_batch else None
-            torch.onnx.export(model, (dummy,), str(path), dynamo=False, dynamic_axes=axes, **kw)
-    proto = onnx.load(str(path))
+            return torch.onnx.export(model, (dummy,), None, dynamo=True, external_data=False, dynamic_shapes=dyn,
+                                     verbose=False, **kw).model_proto
+        axes = {"input": {0: "batch"}, "logits": {0: "batch"}} if p.export.dynamic_batch else None
+        buf = io.BytesIO()
+        torch.onnx.export(model, (dummy,), buf, dynamo=False, dynamic_axes=axes, **kw)
+    return onnx.load_from_string(buf.getvalue())
+
+
+def to_fp16(proto: onnx.ModelProto) -> onnx.ModelProto:
+    """The fp16 version of an fp32 graph with fp32 input and output (FP16_METHOD); converts `proto` in place.
+
+    The weights are cast first, each in one numpy pass (rounded to nearest, clipped to fp16's finite range): the
+    converter's own per-tensor checks (several np.where passes) took 4-7 s for the 58-102M-parameter nets, longer
+    than the export. It then rewrites the rest (types, constants, the Cast nodes at input and output) and appends
+    the input's Cast after the nodes that read it: its topological sort puts it first again."""
+    from onnx import numpy_helper
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+    from onnxruntime.transformers.onnx_model import OnnxModel
+
+    for t in proto.graph.initializer:
+        if t.data_type == onnx.TensorProto.FLOAT:
+            half = np.clip(numpy_helper.to_array(t), -65504.0, 65504.0).astype(np.float16)
+            t.CopyFrom(numpy_helper.from_array(half, t.name))
+    proto = convert_float_to_float16(proto, keep_io_types=True, disable_shape_infer=True)
+    OnnxModel.graph_topological_sort(proto.graph, is_deterministic=True)
+    return proto
+
+
+def _save(proto: onnx.ModelProto, path: Path, meta: dict) -> None:
+    """Set the metadata, check the graph (onnx.checker, full), write it."""
     del proto.metadata_props[:]
     for key, value in meta.items():
         proto.metadata_props.add(key=key, value=value)
@@ -146,11 +160,9 @@ def run(p: Params, variant: str) -> dict:
     c, s = int(ck["in_channels"]), net.input_size
     meta = metadata(p, variant, ck, tuple(data.x_test.shape[2:]))
     out32, out16 = paths.onnx(variant), paths.onnx(variant, fp16=True)
-    fileio.write_with(out32, lambda tmp: _export(model, tmp, p, (c, s, s), {**meta, "precision": "fp32"},
-                                                 p.export.dynamo), suffix=".onnx")
-    fp16_model = Fp16(copy.deepcopy(model))
-    fileio.write_with(out16, lambda tmp: _export(fp16_model, tmp, p, (c, s, s), {**meta, "precision": "fp16"}, True),
-                      suffix=".onnx")
+    proto = _export(model, p, (c, s, s), p.export.dynamo)
+    fileio.write_with(out32, lambda tmp: _save(proto, tmp, {**meta, "precision": "fp32"}), suffix=".onnx")
+    fileio.write_with(out16, lambda tmp: _save(to_fp16(proto), tmp, {**meta, "precision": "fp16"}), suffix=".onnx")
 
     # parity: onnxruntime vs PyTorch fp32 (CPU), real and random inputs; then the accuracy through onnxruntime
     n = p.export.parity_samples

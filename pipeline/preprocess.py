@@ -141,9 +141,11 @@ def centre(x, crop: int):
     return x[..., top:top + crop, left:left + crop]
 
 
-def five(x: np.ndarray, crop: int) -> list[np.ndarray]:
-    h, w = x.shape[1:]
-    return [x[:, :crop, :crop], x[:, :crop, w - crop:], x[:, h - crop:, :crop], x[:, h - crop:, w - crop:],
+def five(x, crop: int) -> list:
+    """torchvision's FiveCrop of the last two axes, in its order (top-left, top-right, bottom-left, bottom-right,
+    centre): slices, so the same code cuts numpy (C, H, W) arrays here and torch batches in transforms.py."""
+    h, w = x.shape[-2:]
+    return [x[..., :crop, :crop], x[..., :crop, w - crop:], x[..., h - crop:, :crop], x[..., h - crop:, w - crop:],
             centre(x, crop)]
 
 

@@ -23,7 +23,6 @@ import csv
 import io
 import math
 import os
-import shutil
 import signal
 import sys
 import time
@@ -575,7 +574,7 @@ def _finish(variant: str, history: list[dict], summary: TrainSummary) -> None:
     best = paths.best_resume(variant)
     if not best.exists():
         raise NetpipeError(_lost_best(variant))
-    fileio.write_with(paths.checkpoint(variant), lambda tmp: shutil.copyfile(best, tmp))
+    fileio.write_with(paths.checkpoint(variant), lambda tmp: fileio.link_or_copy(best, tmp))
     _write_curves(variant, history)
     summary.write(paths.train_summary(variant))
     fileio.discard(paths.last_checkpoint(variant))

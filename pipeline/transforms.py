@@ -2,7 +2,7 @@
 
 Training augmentation runs on whole uint8 batches with per-image random parameters (torchvision's v2
 transforms draw one set of parameters per call, i.e. per batch), so it can run on the GPU with no
-per-image Python. Evaluation crops use torchvision's FiveCrop/TenCrop on batches.
+per-image Python. Evaluation crops are torchvision's FiveCrop/TenCrop, cut as slices of whole batches.
 
 The evaluation protocol is defined once, as data: `nets.V.eval` (EvalParams), which the export writes into the
 ONNX metadata. Two implementations read it: this one (batched tensors, evaluate and export) and
@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from .params import AugmentParams, EvalParams
-from .preprocess import centre
+from .preprocess import centre, five
 
 
 def resize(x: torch.Tensor, size: int) -> torch.Tensor:
@@ -106,11 +106,12 @@ def center_crop(x: torch.Tensor, ev: EvalParams, input_size: int) -> torch.Tenso
 
 
 def multi_crops(x: torch.Tensor, ev: EvalParams, input_size: int) -> torch.Tensor:
-    """The 10-crop (or 5-crop when flips are off) views, stacked as (K, N, C, input_size, input_size)."""
-    from torchvision.transforms import v2
-
+    """The 10-crop (or 5-crop when flips are off) views, stacked as (K, N, C, input_size, input_size): torchvision's
+    TenCrop/FiveCrop, views and order (the five crops, then the five of the mirrored image), cut as slices by
+    preprocess.five (tests/test_evaluate_export.py checks them against TenCrop) so that evaluate and export do not
+    import torchvision (1-2 s a process) for nets that need no resize."""
     x = eval_view(x, ev)
-    crops = (v2.TenCrop(ev.crop) if ev.flips else v2.FiveCrop(ev.crop))(x)
+    crops = five(x, ev.crop) + (five(x.flip(-1), ev.crop) if ev.flips else [])
     return torch.stack([resize(c, input_size) for c in crops])
 
 

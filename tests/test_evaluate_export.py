@@ -231,6 +231,8 @@ def test_multi_crop_costs_one_forward_pass_per_view(p, flips, views):
     assert torch.equal(cut[4], v2.functional.center_crop(xp, [c]))
     if flips:
         assert torch.equal(cut[5], xp.flip(-1)[..., :c, :c])
+    theirs = (v2.TenCrop(c) if flips else v2.FiveCrop(c))(xp)  # torchvision's own views, in its order
+    assert len(theirs) == views and all(torch.equal(cut[i], t) for i, t in enumerate(theirs))
 
 
 # ---------------------------------------------------------------------------------------------------------
