@@ -122,15 +122,16 @@ def to_fp16(proto: onnx.ModelProto) -> onnx.ModelProto:
 
 
 def _save(proto: onnx.ModelProto, path: Path, meta: dict) -> None:
-    """Set the metadata, check the graph (onnx.checker, full), write it."""
+    """Set the metadata, check the graph (onnx.checker, full), write it (serialised once for both)."""
     del proto.metadata_props[:]
     for key, value in meta.items():
         proto.metadata_props.add(key=key, value=value)
+    data = proto.SerializeToString()
     try:
-        onnx.checker.check_model(proto, full_check=True)
+        onnx.checker.check_model(data, full_check=True)
     except onnx.checker.ValidationError as exc:
         raise NetpipeError(f"exported model fails onnx.checker: {first_line(exc)}") from None
-    onnx.save(proto, str(path))
+    path.write_bytes(data)
 
 
 def ort_forward(sess):

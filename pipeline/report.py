@@ -141,7 +141,8 @@ def gather(p: Params) -> dict:
             "crops": me.crops if me else None,
             "val_top1": _num(me.val_top1 if me and me.val_top1 is not None else (tr.val_top1 if tr else None)),
             "n_test": me.n_test if me else None,
-            "seed_reference": {"doc": ref.get("doc"), "top1": _num(ref.get("top1")), "note": ref.get("note"),
+            "seed_reference": {"doc": ref.get("doc"), "top1": _num(ref.get("top1")), "params": ref.get("params"),
+                               "note": ref.get("note"),
                                "comparable": ref.get("comparable", True) is not False},
             "git_commit": {"train": tr.git_commit if tr else None, "evaluate": me.git_commit if me else None},
             "train_seconds": tr.train_seconds if tr else None,
@@ -615,6 +616,13 @@ def _md_data(s: dict) -> list[str]:
                   "the training set (the checkpoint is the epoch with the best validation accuracy).", ""]
 
 
+def _params_cell(ours: Optional[int], doc: Optional[int]) -> str:
+    """Our parameter count, and the seed document's beside it where it prints one (002's model.summary())."""
+    if doc is None:
+        return _count(ours)
+    return f"{_count(ours)} (doc {doc:,}" + (": same)" if ours == doc else ")")
+
+
 def _results_row(name: str, v: dict, keys: list[str], big: Optional[int]) -> list[str]:
     ref = v["seed_reference"]
     seed = ref.get("top1")
@@ -625,7 +633,8 @@ def _results_row(name: str, v: dict, keys: list[str], big: Optional[int]) -> lis
     dm = None if seed is None or v["top1_10crop"] is None else v["top1_10crop"] - seed
     multi = _pct(v["top1_10crop"]) + (f" ({v['crops']}-crop)" if v["top1_10crop"] is not None else "")
     row = [name + ("" if v["have"]["metrics"] else " (not trained here (GPU recipe))" if not v["have"]["train"]
-                   else " (missing: no metrics)"), v["dataset"], _count(v["params"]), _count(v["flops_per_image"]),
+                   else " (missing: no metrics)"), v["dataset"], _params_cell(v["params"], ref.get("params")),
+           _count(v["flops_per_image"]),
            _bytes(v["onnx_bytes"]) + (f" (fp16 {_bytes(v['onnx_fp16_bytes'])})" if v["onnx_fp16_bytes"] else ""),
            _pct(v["top1"]), multi, seed_txt, f"{_signed_pp(d1)} / {_signed_pp(dm)}", _pct(v["val_top1"]),
            _seconds(v["train_seconds"]), v["train_device"] or NA]
@@ -694,13 +703,14 @@ def _md_train_speed(variants: dict) -> list[str]:
 def _md_seed_notes(variants: dict, s: dict) -> list[str]:
     out: list[str] = []
     if s["missing"]:
-        out += [f"**Missing** (no artifacts/metrics/VARIANT.json: run `netpipe evaluate VARIANT` or `dvc repro`): "
+        out += ["**Missing** (no artifacts/metrics/VARIANT.json: run `netpipe evaluate VARIANT` or `dvc repro`): "
                 + ", ".join(f"`{n}`" for n in s["missing"]), ""]
     refs = [(n, v["seed_reference"]) for n, v in variants.items() if v["seed_reference"].get("note")]
     if refs:
         out += ["Seed-document figures (params `nets.VARIANT.seed_reference`):", ""]
-        out += [f"- `{n}`: {('%.2f%%' % (100 * r['top1'])) if r.get('top1') is not None else 'no figure'} "
-                f"(doc {r.get('doc')}): {r.get('note')}" for n, r in refs]
+        out += [f"- `{n}`: {('%.2f%%' % (100 * r['top1'])) if r.get('top1') is not None else 'no figure'}"
+                + (f", {r['params']:,} parameters" if r.get("params") else "")
+                + f" (doc {r.get('doc')}): {r.get('note')}" for n, r in refs]
         out.append("")
     return out
 

@@ -10,8 +10,10 @@
   from generators seeded per epoch, so a run resumed from a checkpoint ends exactly where an uninterrupted
   one does. SIGINT/SIGTERM save the state after the step under way (with the generators' states) and raise
   `Interrupted`, which `run` turns into exit code 128 + signum.
-- Outputs: models/VARIANT.pt (best by validation accuracy), models/resume/VARIANT.pt (last state),
-  artifacts/train/VARIANT.csv (per-epoch curves for `dvc plots`), artifacts/train/VARIANT.json (summary).
+- Outputs: models/VARIANT.pt (best by validation accuracy: the best checkpoint so far, hard-linked into place),
+  artifacts/train/VARIANT.csv (per-epoch curves for `dvc plots`), artifacts/train/VARIANT.json (summary). While a
+  run is unfinished, models/resume/VARIANT.pt holds its state after every epoch but the last (the last one's goes
+  straight into the outputs; a run killed while writing them redoes its last epoch, to the same result).
 - Several devices (params `train:`, pipeline/distributed.py, docs/distributed.md): one process per device under
   torchrun; each rank trains on its slice of every global batch, DistributedDataParallel averages the gradients,
   rank 0 alone writes the outputs (`Run.on_main`). With one process and no torchrun the loop is the plain one.
@@ -279,9 +281,13 @@ def _train(p: Params, variant: str, d: distributed.Dist, dev: torch.device) -> d
             r.on_main(_write_curves, variant, state.history)
             state.epoch, state.step = epoch + 1, 0
             state.partial = state.gen_state = state.rng_state = None  # mid-epoch only
-            r.on_main(lambda: save(paths.last_checkpoint(variant), r.checkpoint(state)))
+            last = state.epoch == tp.epochs  # after the last epoch the state goes straight into the outputs
+            if not last:
+                r.on_main(lambda: save(paths.last_checkpoint(variant), r.checkpoint(state)))
             stopping = r.agree(stop.signum)
             if stopping is not None:
+                if last:
+                    r.on_main(lambda: save(paths.last_checkpoint(variant), r.checkpoint(state)))
                 raise Interrupted(stopping, f"stopped after epoch {epoch + 1}")
 
     world = d.world_size

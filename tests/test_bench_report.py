@@ -164,6 +164,11 @@ def test_report_markdown(reported):
     p = params.load("params.yaml")
     ref = p.nets["alexnet_cifar"].seed_reference["top1"]
     assert f"{100 * ref:.2f}% (000)" in md
+    # and the document's parameter count beside ours where it prints one (002's model.summary())
+    doc = p.nets["alexnet_thinner_4"].seed_reference["params"]
+    row = next(line for line in rows if line.startswith("| alexnet_thinner_4 |"))
+    assert row.split(" | ")[2] == f"{report._count(doc)} (doc {doc:,}: same)", "ours, equal to the document's"
+    assert f"{doc:,} parameters (doc 002)" in md
     # best per dataset is named, and says what it was ranked on
     for ds in set(TINY_VARIANTS.values()):
         assert f"**{ds}**: `{summary['best'][ds]}`" in md

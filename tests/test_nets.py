@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import functools
 import re
+from pathlib import Path
 
 import pytest
 import torch
 import torchvision
 from torch import nn
 
-from pipeline import nets
+from pipeline import nets, params
 from pipeline.errors import ParamsError
 
 ARCHS = nets.names()
@@ -82,6 +83,16 @@ def test_param_counts_match_document(arch):
 
 def test_reported_params_only_where_the_document_fixes_them():
     assert {a for a in ARCHS if nets.entry(a).reported_params is not None} == set(DOC_PARAMS)
+
+
+def test_params_yaml_quotes_the_documents_counts_for_the_report():
+    """The report prints the seed document's parameter count beside ours from nets.VARIANT.seed_reference.params:
+    each variant of a network whose document prints one quotes that count, and no other variant quotes any."""
+    p = params.load(Path(__file__).parents[1] / "params.yaml")
+    for name, net in p.nets.items():
+        quoted = (net.seed_reference or {}).get("params")
+        expected = nets.entry(net.arch).reported_params
+        assert quoted == expected, f"nets.{name}.seed_reference.params: {quoted}, the document: {expected}"
 
 
 def test_googlenet_cifar_count_derived_from_torchvision():
