@@ -1,0 +1,66 @@
+"""Per-stage seconds of a timed quick check (run.log, written by measure.sh), as a markdown table in README.md.
+
+Each line of run.log starts with the seconds since the start; a stage's time runs from its "Running stage" line to
+the next one (so it includes DVC's own work for it: hashing and caching its outputs, updating dvc.lock).
+Usage: python summarize.py [run.log] [README.md]  (rewrites the part between <!-- table --> and <!-- /table -->)
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+HERE = Path(__file__).parent
+KINDS = ["train", "evaluate", "export", "bench"]
+
+
+def stage_seconds(log: str) -> tuple[dict[str, int], int]:
+    marks, total = [], None
+    for line in log.splitlines():
+        m = re.match(r"(\d+) Running stage '([^']+)'", line)
+        if m:
+            marks.append((int(m.group(1)), m.group(2)))
+        m = re.match(r"EXIT (\d+) total (\d+) s", line)
+        if m:
+            assert m.group(1) == "0", f"the run failed: {line}"
+            total = int(m.group(2))
+    assert total is not None, "no EXIT line: the run did not finish"
+    ends = [t for t, _ in marks[1:]] + [total]
+    return {name: end - t for (t, name), end in zip(marks, ends)}, total
+
+
+def table(seconds: dict[str, int], total: int) -> str:
+    per = defaultdict(dict)
+    other = {}
+    for name, s in seconds.items():
+        kind, _, variant = name.partition("@")
+        if kind in KINDS:
+            per[variant][kind] = s
+        else:
+            other[name] = s
+    rows = ["| variant | " + " | ".join(KINDS) + " | all four |", "|---" * (len(KINDS) + 2) + "|"]
+    for v, d in per.items():
+        rows.append(f"| `{v}` | " + " | ".join(str(d.get(k, "")) for k in KINDS) + f" | {sum(d.values())} |")
+    sums = {k: sum(d.get(k, 0) for d in per.values()) for k in KINDS}
+    rows.append(f"| **{len(per)} variants** | " + " | ".join(f"**{sums[k]}**" for k in KINDS)
+                + f" | **{sum(sums.values())}** |")
+    rest = ", ".join(f"`{n}` {s}" for n, s in other.items())
+    return "\n".join(rows) + (f"\n\nSeconds, from DVC's log. Also: {rest}. Total, DVC's start to its exit: "
+                              f"**{total} s ({total // 60} min {total % 60} s)**.")
+
+
+def main() -> None:
+    log = Path(sys.argv[1] if len(sys.argv) > 1 else HERE / "run.log")
+    readme = Path(sys.argv[2] if len(sys.argv) > 2 else HERE / "README.md")
+    seconds, total = stage_seconds(log.read_text(errors="replace"))
+    text = readme.read_text()
+    head, rest = text.split("<!-- table -->\n", 1)
+    _, tail = rest.split("<!-- /table -->", 1)
+    readme.write_text(f"{head}<!-- table -->\n{table(seconds, total)}\n<!-- /table -->{tail}")
+    print(f"{len(seconds)} stages, {total} s -> {readme}")
+
+
+if __name__ == "__main__":
+    main()
