@@ -93,8 +93,8 @@ def _export(model: nn.Module, p: Params, shape: tuple[int, ...], dynamo: bool) -
         warnings.simplefilter("ignore")
         if dynamo:
             dyn = ({0: torch.export.Dim("batch")},) if p.export.dynamic_batch else None
-            return torch.onnx.export(model, (dummy,), None, dynamo=True, external_data=False, dynamic_shapes=dyn,
-                                     verbose=False, **kw).model_proto
+            return torch.onnx.export(model, (dummy,), None, dynamo=True, dynamic_shapes=dyn, verbose=False,
+                                     **kw).model_proto
         axes = {"input": {0: "batch"}, "logits": {0: "batch"}} if p.export.dynamic_batch else None
         buf = io.BytesIO()
         torch.onnx.export(model, (dummy,), buf, dynamo=False, dynamic_axes=axes, **kw)
@@ -104,16 +104,21 @@ def _export(model: nn.Module, p: Params, shape: tuple[int, ...], dynamo: bool) -
 def to_fp16(proto: onnx.ModelProto) -> onnx.ModelProto:
     """The fp16 version of an fp32 graph with fp32 input and output (FP16_METHOD); converts `proto` in place.
 
-    The weights are cast first, each in one numpy pass (rounded to nearest, clipped to fp16's finite range): the
-    converter's own per-tensor checks (several np.where passes) took 4-7 s for the 58-102M-parameter nets, longer
-    than the export. It then rewrites the rest (types, constants, the Cast nodes at input and output) and appends
-    the input's Cast after the nodes that read it: its topological sort puts it first again."""
+    The weights of the convolutions and matrix products are cast first, each in one numpy pass (rounded to
+    nearest, clipped to fp16's finite range): the converter's own per-tensor checks (several np.where passes) took
+    4-7 s for the 58-102M-parameter nets, longer than the export. The converter then does the rest (the other
+    initializers, types, constants, the Cast nodes at input and output; it keeps fp32 what its block lists say) and
+    appends the input's Cast after the nodes that read it: its topological sort puts it first again."""
     from onnx import numpy_helper
     from onnxruntime.transformers.float16 import convert_float_to_float16
     from onnxruntime.transformers.onnx_model import OnnxModel
 
+    readers: dict[str, set[str]] = {}
+    for node in proto.graph.node:
+        for name in node.input:
+            readers.setdefault(name, set()).add(node.op_type)
     for t in proto.graph.initializer:
-        if t.data_type == onnx.TensorProto.FLOAT:
+        if t.data_type == onnx.TensorProto.FLOAT and readers.get(t.name, {""}) <= {"Conv", "Gemm", "MatMul"}:
             half = np.clip(numpy_helper.to_array(t), -65504.0, 65504.0).astype(np.float16)
             t.CopyFrom(numpy_helper.from_array(half, t.name))
     proto = convert_float_to_float16(proto, keep_io_types=True, disable_shape_infer=True)
@@ -129,7 +134,7 @@ def _save(proto: onnx.ModelProto, path: Path, meta: dict) -> None:
     data = proto.SerializeToString()
     try:
         onnx.checker.check_model(data, full_check=True)
-    except onnx.checker.ValidationError as exc:
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
         raise NetpipeError(f"exported model fails onnx.checker: {first_line(exc)}") from None
     path.write_bytes(data)
 

@@ -12,8 +12,8 @@
   `Interrupted`, which `run` turns into exit code 128 + signum.
 - Outputs: models/VARIANT.pt (best by validation accuracy: the best checkpoint so far, hard-linked into place),
   artifacts/train/VARIANT.csv (per-epoch curves for `dvc plots`), artifacts/train/VARIANT.json (summary). While a
-  run is unfinished, models/resume/VARIANT.pt holds its state after every epoch but the last (the last one's goes
-  straight into the outputs; a run killed while writing them redoes its last epoch, to the same result).
+  run is unfinished, models/resume/VARIANT.pt holds its state after every epoch (a one-epoch run, the quick check,
+  skips it: killed, it simply trains its epoch again) or where a signal stopped it.
 - Several devices (params `train:`, pipeline/distributed.py, docs/distributed.md): one process per device under
   torchrun; each rank trains on its slice of every global batch, DistributedDataParallel averages the gradients,
   rank 0 alone writes the outputs (`Run.on_main`). With one process and no torchrun the loop is the plain one.
@@ -281,12 +281,16 @@ def _train(p: Params, variant: str, d: distributed.Dist, dev: torch.device) -> d
             r.on_main(_write_curves, variant, state.history)
             state.epoch, state.step = epoch + 1, 0
             state.partial = state.gen_state = state.rng_state = None  # mid-epoch only
-            last = state.epoch == tp.epochs  # after the last epoch the state goes straight into the outputs
-            if not last:
+            # a one-epoch run (the quick check) goes straight to its outputs: killed before they are written, it
+            # has no epoch to resume from and trains that epoch again, whose best checkpoint replaces the killed
+            # attempt's. Longer runs save every epoch: a redone last epoch need not repeat a nondeterministic (GPU)
+            # run, and the summary must name the epoch that the best file holds.
+            skip = tp.epochs == 1
+            if not skip:
                 r.on_main(lambda: save(paths.last_checkpoint(variant), r.checkpoint(state)))
             stopping = r.agree(stop.signum)
             if stopping is not None:
-                if last:
+                if skip:
                     r.on_main(lambda: save(paths.last_checkpoint(variant), r.checkpoint(state)))
                 raise Interrupted(stopping, f"stopped after epoch {epoch + 1}")
 
