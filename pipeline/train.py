@@ -221,6 +221,10 @@ class Run:
                 "code_hash": self.code_hash, "model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
                 **asdict(state), "speed": self.fast.to_dict()}
 
+    def save_state(self, state: TrainState) -> None:
+        """The resume checkpoint (rank 0 writes it)."""
+        self.on_main(lambda: save(paths.last_checkpoint(self.variant), self.checkpoint(state)))
+
     def best_checkpoint(self, epoch: int, val_acc: float, data) -> dict:
         net, p = self.net, self.p
         return {"format": CHECKPOINT_FORMAT, "variant": self.variant, "arch": net.arch, "options": dict(net.options),
@@ -285,13 +289,13 @@ def _train(p: Params, variant: str, d: distributed.Dist, dev: torch.device) -> d
             # has no epoch to resume from and trains that epoch again, whose best checkpoint replaces the killed
             # attempt's. Longer runs save every epoch: a redone last epoch need not repeat a nondeterministic (GPU)
             # run, and the summary must name the epoch that the best file holds.
-            skip = tp.epochs == 1
-            if not skip:
-                r.on_main(lambda: save(paths.last_checkpoint(variant), r.checkpoint(state)))
+            one_epoch = tp.epochs == 1
+            if not one_epoch:
+                r.save_state(state)
             stopping = r.agree(stop.signum)
             if stopping is not None:
-                if skip:
-                    r.on_main(lambda: save(paths.last_checkpoint(variant), r.checkpoint(state)))
+                if one_epoch:
+                    r.save_state(state)
                 raise Interrupted(stopping, f"stopped after epoch {epoch + 1}")
 
     world = d.world_size
@@ -424,7 +428,7 @@ def _save_mid_epoch(r: Run, state: TrainState, steps_done: int, losses: torch.Te
     state.step, state.partial = steps_done, {"losses": losses.cpu(), "correct": int(hits)}
     state.gen_state = gen.get_state()
     state.rng_state = d.gather(get_rng_state(r.dev)) if d.enabled else get_rng_state(r.dev)
-    r.on_main(lambda: save(paths.last_checkpoint(r.variant), r.checkpoint(state)))
+    r.save_state(state)
 
 
 def _check_finite(r: Run, seen: torch.Tensor, epoch: int, lr: float) -> None:

@@ -199,6 +199,11 @@ def test_readme_quick_check_lines_select_valid_variants(tmp_path):
         target.write_text((root / "params.yaml").read_text())
         apply_overrides(target, overrides)
         p = params.load(target)
-        named = yaml.safe_load(overrides[-1].split("=", 1)[1]) if "~variants" in overrides else every
+        if "~variants" in overrides:  # the shorter check: one network of each seed document
+            named = yaml.safe_load(overrides[-1].split("=", 1)[1])
+            assert len(named) == 5 and {p.nets[v].seed_reference["doc"] for v in named} == {
+                "000", "001", "002", "003", "004"}, "one per seed"
+        else:
+            named = every
         assert p.quick.enabled and p.variants == named and set(named) <= set(every)
     assert len(every) == 18
