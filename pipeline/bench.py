@@ -115,8 +115,9 @@ def _time_best(fn: Callable[[], None], sync: Callable[[], None], min_time: float
     return best
 
 
-def measure_peak(dev: torch.device, precisions: list[str]) -> dict:
-    """Peak matmul FLOP/s per precision and copy bytes/s of one device, measured now (best of a few runs)."""
+def measure_peak(dev: torch.device, precisions: list[str], quick: bool = False) -> dict:
+    """Peak matmul FLOP/s per precision and copy bytes/s of one device, measured now (best of a few runs; the
+    quick check takes the best of 3, not of 0.2-0.3 s of runs: 0.7 s less a bench process on 2 cores)."""
     cuda = dev.type == "cuda"
     sync = torch.cuda.synchronize if cuda else (lambda: None)
     out: dict[str, Any] = {"device": torch.cuda.get_device_name(dev) if cuda else f"cpu ({cpu_model()}, "
@@ -124,7 +125,7 @@ def measure_peak(dev: torch.device, precisions: list[str]) -> dict:
     nbytes = (1 << 30) if cuda else (128 << 20)
     src = torch.empty(nbytes // 4, dtype=torch.float32, device=dev).uniform_()
     dst = torch.empty_like(src)
-    t = _time_best(lambda: dst.copy_(src), sync, 0.2, 20)
+    t = _time_best(lambda: dst.copy_(src), sync, 0.0 if quick else 0.2, 3 if quick else 20)
     out["copy_bytes_per_s"] = 2 * nbytes / t  # read + write
     out["copy_bytes"] = nbytes
     del src, dst
@@ -134,7 +135,7 @@ def measure_peak(dev: torch.device, precisions: list[str]) -> dict:
         n = 8192 if cuda else 1024
         a = torch.randn(n, n, device=dev, dtype=_TORCH_DTYPE[prec])
         b = torch.randn(n, n, device=dev, dtype=_TORCH_DTYPE[prec])
-        t = _time_best(lambda: torch.mm(a, b), sync, 0.3, 50)
+        t = _time_best(lambda: torch.mm(a, b), sync, 0.0 if quick else 0.3, 3 if quick else 50)
         out[prec] = {"matmul_flops_per_s": 2 * n**3 / t, "matmul_n": n}
         del a, b
     if cuda:
@@ -155,29 +156,41 @@ def peak_for(peak: dict, device: str, precision: str) -> tuple[float, float] | N
 # ---------------------------------------------------------------------------------------------------------
 # the model
 # ---------------------------------------------------------------------------------------------------------
+def layer_flops(m: nn.Module, out: torch.Tensor) -> int:
+    """FLOPs of one convolution or linear layer's forward (2 per multiply-add, bias not counted): what
+    torch.utils.flop_counter.FlopCounterMode counts for them (tests/test_bench_report.py checks that both agree on
+    every registered network). Every other layer counts 0, as there."""
+    if isinstance(m, nn.modules.conv._ConvNd):
+        return 2 * out.numel() * (m.in_channels // m.groups) * int(np.prod(m.kernel_size))
+    if isinstance(m, nn.Linear):
+        return 2 * out.numel() * m.in_features
+    return 0
+
+
 def model_stats(model: nn.Module, input_shape: tuple[int, ...]) -> dict:
-    """FLOPs (FlopCounterMode: convolutions and matmuls, 2 per multiply-add) and bytes of one image."""
-    from torch.utils.flop_counter import FlopCounterMode
+    """FLOPs (convolutions and matmuls, 2 per multiply-add) and bytes of one image, from forward hooks on the
+    leaf layers. Counted by hand rather than with FlopCounterMode because that imports torch._dynamo: 1.5-2 s of
+    every bench process on 2 cores, more than the quick check's whole measurement of a small net."""
+    act = flops = 0
 
-    act = 0
-
-    def hook(_m, _i, out):
-        nonlocal act
+    def hook(m, _i, out):
+        nonlocal act, flops
         for o in (out if isinstance(out, (tuple, list)) else (out,)):
             if isinstance(o, torch.Tensor):
                 act += o.numel() * o.element_size()
+        if isinstance(out, torch.Tensor):
+            flops += layer_flops(m, out)
 
     leaves = [m for m in model.modules() if not list(m.children())]
     handles = [m.register_forward_hook(hook) for m in leaves]
-    x = torch.randn(1, *input_shape)
+    x = torch.randn(1, *input_shape, device=next(model.parameters()).device)
     try:
-        with torch.no_grad(), FlopCounterMode(display=False) as fc:
+        with torch.no_grad():
             out = model(x)
     finally:
         for h in handles:
             h.remove()
     out = out[0] if isinstance(out, (tuple, list)) else out
-    flops = int(fc.get_total_flops())
     params = sum(p.numel() for p in model.parameters())
     weights = sum(p.numel() * p.element_size() for p in model.parameters())
     weights += sum(b.numel() * b.element_size() for b in model.buffers())
@@ -539,9 +552,9 @@ def run(p: Params, variant: str) -> dict:
 
     # bf16 whenever the CPU does it natively: training may have run in it (the report's training-speed table)
     cpu_precisions = ["fp32"] + (["bf16"] if speed.bf16_native() else [])
-    peak: dict[str, Any] = {"method": FLOOR_METHOD, "cpu": measure_peak(torch.device("cpu"), cpu_precisions)}
+    peak: dict[str, Any] = {"method": FLOOR_METHOD, "cpu": measure_peak(torch.device("cpu"), cpu_precisions, p.quick.enabled)}
     if cuda_torch:
-        peak["cuda"] = measure_peak(dev, R.precisions)
+        peak["cuda"] = measure_peak(dev, R.precisions, p.quick.enabled)
     inputs = {bs: make_input(p, variant, shape, bs, p.seed) for bs in R.batch_sizes}
 
     _measure_all(R, base, inputs, dev, num_classes, cuda_ort)

@@ -12,7 +12,7 @@ artifacts/metrics/VARIANT.json (DVC metrics; accuracies are fractions; records.M
   val_top1                   single crop on the validation split
   per_class_top1, confusion  single crop; confusion rows are true classes, columns predicted ones
   n_test, n_val, crops, protocol, device, eval_seconds, checkpoint (epoch, config_hash), quick, command
-and artifacts/confusion/VARIANT.png. Evaluation runs in fp32 (no bf16 autocast, no TF32) on CUDA when there is
+(the report draws the confusion matrix as artifacts/confusion/VARIANT.png). Evaluation runs in fp32 (no bf16 autocast, no TF32) on CUDA when there is
 one, else on the CPU, whatever precision training chose (pipeline/speed.py; training's own validation uses that
 choice): the deployed artefact is the fp32 ONNX file, and export compares its onnxruntime accuracy with this one
 image for image (to 0.01 pp), which bf16 logits would not allow.
@@ -29,7 +29,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from . import fileio, paths, plots, transforms
+from . import fileio, paths, transforms
 from .data import Prepared, load_prepared, spread
 from .params import NetParams, Params
 from .records import CheckpointRef, Confusion, Metrics
@@ -128,9 +128,6 @@ def run(p: Params, variant: str) -> dict:
         quick=p.quick.enabled, command=f"netpipe evaluate {variant}",
         git_commit=fileio.git_commit(),
     )
-    plots.confusion(paths.ARTIFACTS / "confusion" / f"{variant}.png", matrix, classes,
-                    f"Confusion matrix: {variant} on the {dataset} test set\n({len(y_test)} images, single crop, "
-                    f"top-1 {acc['top1']:.2%}; cells are counts)")
     out = metrics.write(paths.metrics(variant))
     print(f"[{variant}] test top-1 {acc['top1']:.4f} (single crop), {acc['top1_10crop']:.4f} ({k} crops); "
           f"top-5 {acc['top5']:.4f} / {acc['top5_10crop']:.4f}; val top-1 {metrics.val_top1} "

@@ -61,5 +61,10 @@ def plots() -> Path:
     return ARTIFACTS / "plots"
 
 
+def confusion(variant: str) -> Path:
+    """The variant's confusion-matrix PNG (drawn by the report from evaluate's metrics file)."""
+    return ARTIFACTS / "confusion" / f"{variant}.png"
+
+
 REPORT = ARTIFACTS / "report.md"
 SUMMARY = ARTIFACTS / "summary.json"

@@ -22,6 +22,28 @@ BENCH_RESULT_KEYS = {"p50_ms", "p90_ms", "p99_ms", "mean_ms", "images_per_s", "i
 LATENCY_KEYS = {"p50_ms", "p90_ms", "p99_ms", "images_per_s"}
 
 
+REPO_PARAMS = params.load(Path(__file__).parents[1] / "params.yaml")
+
+
+@pytest.mark.parametrize("variant", list(REPO_PARAMS.variants))
+def test_flops_agree_with_flop_counter_mode(variant):
+    """bench counts FLOPs with forward hooks (no torch._dynamo import); FlopCounterMode must find the same number
+    for every variant of params.yaml (built on the meta device: shapes only)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from pipeline.model import build_model
+
+    net = REPO_PARAMS.variant(variant)
+    shape = (REPO_PARAMS.channels(REPO_PARAMS.dataset_of(variant)), net.input_size, net.input_size)
+    with torch.device("meta"):
+        model = build_model(REPO_PARAMS, variant, 10).eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as fc:
+        model(torch.empty(1, *shape, device="meta"))
+    stats = bench.model_stats(model, shape)
+    assert stats["flops_per_image"] == fc.get_total_flops() > 0
+    assert stats["params"] == sum(t.numel() for t in model.parameters())
+
+
 @pytest.fixture
 def project(pipeline_project, monkeypatch):
     monkeypatch.chdir(pipeline_project)
@@ -210,6 +232,20 @@ def test_report_plots_are_pngs(reported):
         with Image.open(path) as im:
             assert im.size[0] > 300 and im.size[1] > 200
     assert not [f for f in (root / "artifacts" / "plots").iterdir() if f.name.startswith(".")], "temp files left"
+
+
+def test_report_draws_every_variants_confusion_matrix(reported):
+    """artifacts/confusion/VARIANT.png for every variant with a metrics file (the report draws them from
+    evaluate's matrix); the best one of each dataset is the same picture as its plots/ copy."""
+    root, summary = reported
+    conf = root / "artifacts" / "confusion"
+    assert sorted(f.name for f in conf.iterdir()) == sorted(f"{v}.png" for v in TINY_VARIANTS)
+    for v in TINY_VARIANTS:
+        with Image.open(conf / f"{v}.png") as img:
+            img.load()
+            assert img.format == "PNG" and min(img.size) >= 200
+    for ds, name in summary["best"].items():
+        assert (root / summary["plots"][f"confusion_{ds}"]).read_bytes() == (conf / f"{name}.png").read_bytes()
 
 
 def test_summary_json_schema(reported):
