@@ -99,8 +99,8 @@ def prepare(params: Params, dataset: str) -> Path:
 # ---- load ---------------------------------------------------------------------------------------------------
 @dataclass
 class Prepared:
-    x_train: np.ndarray  # uint8 (N, C, H, W)
-    y_train: np.ndarray  # int64 (N,)
+    x_train: Optional[np.ndarray]  # uint8 (N, C, H, W); None where load_prepared(train=False) left it on disk
+    y_train: Optional[np.ndarray]  # int64 (N,)
     x_val: np.ndarray
     y_val: np.ndarray
     x_test: np.ndarray
@@ -110,12 +110,12 @@ class Prepared:
 
     @property
     def channels(self) -> int:
-        return int(self.x_train.shape[1])
+        return int(self.x_test.shape[1])
 
     @property
     def image_size(self) -> int:
-        """Image height (CIFAR-10 and MNIST images are square; folder images need not be: see x_train.shape)."""
-        return int(self.x_train.shape[2])
+        """Image height (CIFAR-10 and MNIST images are square; folder images need not be: see x_test.shape)."""
+        return int(self.x_test.shape[2])
 
     @property
     def num_classes(self) -> int:
@@ -131,14 +131,16 @@ def spread(n: int, k: Optional[int]) -> np.ndarray:
     return np.linspace(0, n, k, endpoint=False).astype(np.int64)
 
 
-def load_prepared(dataset: str, root: Optional[str | Path] = None) -> Prepared:
-    """Read data/prepared/DATASET.npz (under the project `root`, default the current directory)."""
+def load_prepared(dataset: str, root: Optional[str | Path] = None, train: bool = True) -> Prepared:
+    """Read data/prepared/DATASET.npz (under the project `root`, default the current directory); train=False leaves
+    the training split unread (x_train, y_train None): evaluate and export need only the test and validation
+    images, and CIFAR-10's training split is 138 MB of the file's 184."""
     path = Path(root or ".") / paths.prepared(dataset)
     if not path.exists():
         raise DataError(f"{path} not found: run `netpipe prepare {dataset}` (or `dvc repro`) first")
     try:
         with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in KEYS}
+            arrays = {k: (z[k] if train or not k.endswith("_train") else None) for k in KEYS}
             classes = [str(c) for c in z["classes"]]
             meta = json.loads(str(z["meta"]))
     except KeyError as exc:

@@ -91,7 +91,7 @@ def confusion(pred: np.ndarray, y: np.ndarray, num_classes: int) -> np.ndarray:
 def run(p: Params, variant: str) -> dict:
     net = p.variant(variant)
     dataset = p.dataset_of(variant)
-    data = load_prepared(dataset)
+    data = load_prepared(dataset, train=False)
     x_test, y_test, x_val, y_val = eval_images(p, data)
     dev = device()
     if dev.type == "cuda":  # exact fp32, comparable with onnxruntime

@@ -119,7 +119,9 @@ def to_fp16(proto: onnx.ModelProto) -> onnx.ModelProto:
             readers.setdefault(name, set()).add(node.op_type)
     for t in proto.graph.initializer:
         if t.data_type == onnx.TensorProto.FLOAT and readers.get(t.name, {""}) <= {"Conv", "Gemm", "MatMul"}:
-            half = np.clip(numpy_helper.to_array(t), -65504.0, 65504.0).astype(np.float16)
+            with np.errstate(over="ignore"):  # beyond fp16's range: inf, clipped back to its largest finite value
+                half = numpy_helper.to_array(t).astype(np.float16)
+            np.clip(half, -65504.0, 65504.0, out=half)
             t.CopyFrom(numpy_helper.from_array(half, t.name))
     proto = convert_float_to_float16(proto, keep_io_types=True, disable_shape_infer=True)
     OnnxModel.graph_topological_sort(proto.graph, is_deterministic=True)
@@ -152,7 +154,7 @@ def run(p: Params, variant: str) -> dict:
     t0 = time.perf_counter()
     net = p.variant(variant)
     dataset = p.dataset_of(variant)
-    data = load_prepared(dataset)
+    data = load_prepared(dataset, train=False)
     x_test, y_test, _, _ = evaluate.eval_images(p, data)
     cpu = torch.device("cpu")
     model, ck = load_model(p, variant, cpu)

@@ -204,6 +204,12 @@ def test_load_prepared_round_trip(in_tmp, image_folder, capsys):
     for k in data.KEYS:
         assert np.array_equal(getattr(d, k), raw[k])
     assert d.classes == ["cat", "dog", "frog"] and d.meta["dataset"] == "pets" and d.meta["path"] == str(image_folder)
+    # evaluate and export read the test and validation splits only
+    lean = data.load_prepared("pets", root=in_tmp, train=False)
+    assert lean.x_train is None and lean.y_train is None
+    for k in ("x_val", "y_val", "x_test", "y_test"):
+        assert np.array_equal(getattr(lean, k), raw[k])
+    assert (lean.channels, lean.image_size, lean.num_classes) == (d.channels, d.image_size, d.num_classes) == (3, 32, 3)
 
 
 def test_load_prepared_missing(in_tmp):

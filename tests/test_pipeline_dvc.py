@@ -177,6 +177,20 @@ def test_a_seed_reference_note_reruns_the_report_only(project):
     assert _changed_after(project, project / "params.yaml", edit) == {"report"}
 
 
+@pytest.mark.parametrize(("key", "value", "stages"), [
+    ("bench_iterations", 7, {"bench"}),  # the quick check's benchmark only
+    ("eval_samples", 12, {"train", "evaluate", "export"}),  # the images validated, evaluated and checked on
+])
+def test_a_quick_key_reruns_the_stages_that_read_it(project, key, value, stages):
+    def edit(text):
+        raw = yaml.safe_load(text)
+        raw["quick"][key] = value
+        return yaml.safe_dump(raw, sort_keys=False)
+
+    changed = _changed_after(project, project / "params.yaml", edit)
+    assert {s.split("@")[0] for s in changed} == stages, changed
+
+
 @pytest.mark.parametrize(("module", "stages"), [
     ("train.py", {"train"}),  # the training loop: training only
     ("model.py", {"train", "evaluate", "export", "bench"}),  # shared by every stage that loads a model
