@@ -319,17 +319,28 @@ def _quick_tag(quick: bool) -> str:
 
 
 def _place_labels(ax, pts: list[tuple[str, float, float]]) -> list:
-    """Name each point beside it, moving a label down (with a leader line) until it overlaps no label placed
-    before it and no point: every name readable however close the points lie."""
+    """Name each point beside it, moving a label down, or else up (with a leader line), until it lies inside the
+    axes and overlaps no label placed before it, no point and not the legend: every name readable however close
+    the points lie."""
     renderer = ax.figure.canvas.get_renderer()
+    inside = ax.get_window_extent(renderer)
+    legend = ax.get_legend()
     placed, marks = [], [ax.transData.transform((x, y)) for _, x, y in pts]
+    blocked = [legend.get_window_extent(renderer)] if legend else []
+    offsets = [4.0 - 5.0 * k for k in range(80)] + [4.0 + 5.0 * k for k in range(1, 80)]
     for name, x, y in sorted(pts, key=lambda t: -t[2]):  # top to bottom
-        for dy in (4.0 - 5.0 * k for k in range(80)):
+        for dy in offsets:
             t = ax.annotate(name, (x, y), textcoords="offset points", xytext=(6, dy), fontsize=7, va="bottom")
             box = t.get_window_extent(renderer)
-            if not any(box.contains(mx, my) for mx, my in marks) and not any(box.overlaps(o) for o in placed):
+            fits = (inside.x0 <= box.x0 and box.x1 <= inside.x1 and inside.y0 <= box.y0 and box.y1 <= inside.y1)
+            if fits and not any(box.contains(mx, my) for mx, my in marks) \
+                    and not any(box.overlaps(o) for o in placed + blocked):
                 break
             t.remove()
+        else:  # no free place: beside the point
+            dy = 4.0
+            box = ax.annotate(name, (x, y), textcoords="offset points", xytext=(6, dy), fontsize=7,
+                              va="bottom").get_window_extent(renderer)
         if dy != 4.0:  # moved: a leader line back to its point
             ax.annotate("", (x, y), textcoords="offset points", xytext=(6, dy + 3),
                         arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.6})
@@ -364,7 +375,8 @@ def plot_accuracy_vs_latency(variants: dict, fronts: dict[str, list[str]], quick
         ax.set_xscale("log")
         ax.set_xlim(min(xs) / 1.6, max(xs) * 3.0)  # room on the right for the names
         pad = max(0.5, 0.12 * (max(ys) - min(ys)))
-        ax.set_ylim(min(ys) - 3 * pad, max(ys) + pad)
+        low = min(ys) - 3 * pad  # room for names below the lowest points, but no negative accuracies on the axis
+        ax.set_ylim(low if low >= 0 or min(ys) < 0 else -pad / 2, max(ys) + 3 * pad)
         ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))  # 1, 2, 5, 10, 20, ... ms
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         ax.xaxis.set_minor_formatter(NullFormatter())
@@ -372,7 +384,7 @@ def plot_accuracy_vs_latency(variants: dict, fronts: dict[str, list[str]], quick
         ax.set_ylabel("test top-1 accuracy (%, multi-crop where measured)")
         ax.set_title(f"{dataset}: accuracy vs latency" + _quick_tag(quick), fontsize=11)
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(fontsize=7, loc="upper right")  # the names are placed around it
         fig.canvas.draw()
         _place_labels(ax, pts)
     if not panels:
@@ -420,6 +432,23 @@ def plot_training_curves(variants: dict, quick: bool, path: Path) -> bool:
     return drawn
 
 
+def _nice_log_range(lo: float, hi: float) -> tuple[float, float]:
+    """The 1-2-5 values (..., 10, 20, 50, 100, ...) just below `lo` and just above `hi`: a log axis with these ends
+    has a labelled tick at both, so the lowest and the highest point can be read."""
+    def ticks(e: int) -> list[float]:
+        return [m * 10.0**e for m in (1, 2, 5)]
+
+    below = max(t for e in range(math.floor(math.log10(lo)) - 1, math.floor(math.log10(lo)) + 1) for t in ticks(e)
+                if t <= lo)
+    above = min(t for e in range(math.floor(math.log10(hi)), math.floor(math.log10(hi)) + 2) for t in ticks(e)
+                if t >= hi)
+    return (below, above) if below < above else _nice_log_range(lo * 0.99, hi * 1.01)
+
+
+def _minor_label(y: float, _pos=None) -> str:
+    return f"{y:g}" if y > 0 and round(y / 10 ** math.floor(math.log10(y) + 1e-9)) in (2, 3, 5) else ""
+
+
 def plot_latency_vs_batch(variants: dict, path: Path, machine: str) -> bool:
     plt = plots.pyplot()
     names = [n for n, v in variants.items() if v["latency"]]
@@ -431,17 +460,21 @@ def plot_latency_vs_batch(variants: dict, path: Path, machine: str) -> bool:
 
     for ax, name in zip(axes.flat, names):
         seen: set[int] = set()
+        ms: list[float] = []
         for key, per_batch in variants[name]["latency"].items():
             pts = [(int(b), r["p50_ms"]) for b, r in per_batch.items() if r["p50_ms"] is not None]
             if pts:
                 ax.plot([b for b, _ in pts], [t for _, t in pts], marker="o", label=key)
                 seen.update(b for b, _ in pts)
+                ms += [t for _, t in pts if t > 0]
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
+        if ms:
+            ax.set_ylim(*_nice_log_range(min(ms), max(ms)))
         ax.set_xticks(sorted(seen), [str(b) for b in sorted(seen)])
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:g}"))
-        ax.yaxis.set_minor_formatter(FuncFormatter(lambda y, _: f"{y:g}"))
+        ax.yaxis.set_minor_formatter(FuncFormatter(_minor_label))  # 2, 3, 5 x 10^k: labels that never crowd
         ax.set_title(f"{name}", fontsize=10)
         ax.set_xlabel("batch size (images)")
         ax.set_ylabel("latency p50 (ms per batch)")
@@ -453,7 +486,7 @@ def plot_latency_vs_batch(variants: dict, path: Path, machine: str) -> bool:
         axes.flat[0].text(0.5, 0.5, "no benchmark results (artifacts/bench/*.json) yet", ha="center", va="center",
                           transform=axes.flat[0].transAxes)
     fig.suptitle(f"Latency vs batch size per backend ({machine})", fontsize=12)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.45 / (3.8 * rows)))  # the top 0.45 inch for the title, clear of the panels'
     plots.save(fig, path)
     return bool(names)
 

@@ -353,23 +353,36 @@ def test_report_with_no_outputs_at_all(tmp_path, monkeypatch, pipeline_project):
             assert im.format == "PNG"
 
 
-def test_accuracy_vs_latency_names_never_overlap():
-    """Sixteen points crowded into one corner: every label is placed clear of every other label and point."""
+@pytest.mark.parametrize("where", ["corner", "bottom"])
+def test_accuracy_vs_latency_names_never_overlap(where):
+    """Sixteen points crowded into one corner, or on the axes' lower edge (a quick check's 0% accuracies): every
+    label is placed inside the axes, clear of every other label, every point and the legend."""
     plt = plots.pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 5.2))
-    pts = [(f"variant_name_{i}", 1.0 + 0.01 * i, 80.0 + 0.02 * (i % 5)) for i in range(16)]
-    ax.scatter([x for _, x, _ in pts], [y for _, _, y in pts])
+    y0 = 80.0 if where == "corner" else 0.0
+    pts = [(f"variant_name_{i}", 1.0 + 0.01 * i, y0 + 0.02 * (i % 5)) for i in range(16)]
+    ax.scatter([x for _, x, _ in pts], [y for _, _, y in pts], label="variants")
     ax.set_xscale("log")
     ax.set_xlim(0.6, 3.0)
-    ax.set_ylim(70, 82)
+    ax.set_ylim(70, 82) if where == "corner" else ax.set_ylim(-0.2, 10)
+    ax.legend(loc="upper right")
     fig.canvas.draw()
     boxes = report._place_labels(ax, pts)
     marks = [ax.transData.transform((x, y)) for _, x, y in pts]
+    legend, inside = ax.get_legend().get_window_extent(), ax.get_window_extent()
     plt.close(fig)
     assert len(boxes) == 16
     for i, a in enumerate(boxes):
         assert not any(a.overlaps(b) for b in boxes[i + 1:]), i
         assert not any(a.contains(mx, my) for mx, my in marks), i
+        assert not a.overlaps(legend), i
+        assert inside.x0 <= a.x0 and a.x1 <= inside.x1 and inside.y0 <= a.y0 and a.y1 <= inside.y1, i
+
+
+@pytest.mark.parametrize(("lo", "hi", "expected"), [(12, 70, (10, 100)), (3.3, 12, (2, 20)), (0.04, 0.9, (0.02, 1)),
+                                                   (20, 20, (10, 50)), (150, 151, (100, 200))])
+def test_latency_axis_ends_on_labelled_ticks(lo, hi, expected):
+    assert report._nice_log_range(lo, hi) == pytest.approx(expected)
 
 
 def test_pareto_front():
