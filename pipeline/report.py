@@ -398,38 +398,49 @@ def plot_accuracy_vs_latency(variants: dict, fronts: dict[str, list[str]], quick
 
 
 def plot_training_curves(variants: dict, quick: bool, path: Path) -> bool:
+    """Validation accuracy and training loss per epoch, every variant in its own colour and marker (tab20 beyond
+    10 of them), one legend below both panels so that it covers no curve, integer epochs on the axis."""
     plt = plots.pyplot()
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 5))
-    drawn = False
-    for name, v in variants.items():
-        rows = [r for r in v["_curves"] if r.get("epoch") is not None]
-        if not rows:
-            continue
-        drawn = True
-        ep = [r["epoch"] for r in rows]
-        marker = "o" if len(rows) < 3 else None
-        ax1.plot(ep, [100 * r["val_acc"] if r.get("val_acc") is not None else math.nan for r in rows], marker=marker,
-                 label=name)
-        ax2.plot(ep, [r["train_loss"] if r.get("train_loss") is not None else math.nan for r in rows], marker=marker,
-                 label=name)
-    ax1.set_title("Validation accuracy" + _quick_tag(quick))
-    ax1.set_xlabel("epoch")
-    ax1.set_ylabel("validation top-1 accuracy (%, single crop)")
-    ax2.set_title("Training loss" + _quick_tag(quick))
-    ax2.set_xlabel("epoch")
-    ax2.set_ylabel("training cross-entropy loss (mean over the epoch)")
     from matplotlib.ticker import MaxNLocator
 
+    curves = {name: rows for name, v in variants.items()
+              if (rows := [r for r in v["_curves"] if r.get("epoch") is not None])}
+    legend_rows = math.ceil(len(curves) / 6)
+    height = 5 + 0.22 * legend_rows
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, height))
+    cmap = plt.get_cmap("tab20" if len(curves) > 10 else "tab10")
+    for i, (name, rows) in enumerate(curves.items()):
+        ep = [r["epoch"] for r in rows]
+        style = {"color": cmap(i % cmap.N), "marker": "osD^v"[i % 5], "markersize": 5 if len(rows) < 3 else 3,
+                 "label": name}
+        ax1.plot(ep, [100 * r["val_acc"] if r.get("val_acc") is not None else math.nan for r in rows], **style)
+        ax2.plot(ep, [r["train_loss"] if r.get("train_loss") is not None else math.nan for r in rows], **style)
+    ax1.set_title("Validation accuracy" + _quick_tag(quick))
+    ax1.set_ylabel("validation top-1 accuracy (%, single crop)")
+    ax2.set_title("Training loss" + _quick_tag(quick))
+    ax2.set_ylabel("training cross-entropy loss (mean over the epoch)")
+    epochs = [r["epoch"] for rows in curves.values() for r in rows]
     for ax in (ax1, ax2):
         ax.grid(True, alpha=0.3)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        if drawn:
-            ax.legend(fontsize=7, ncol=2)
+        ax.set_xlabel("epoch")
+        if epochs:
+            lo, hi = min(epochs), max(epochs)
+            ax.set_xlim(lo - 0.5, hi + 0.5)
+            if hi - lo <= 12:  # every epoch a tick; one epoch: the single tick "1", not 0.5 ... 1.5
+                ax.set_xticks(range(int(lo), int(hi) + 1))
+            else:
+                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         else:
             ax.text(0.5, 0.5, "no training curves (artifacts/train/*.csv) yet", ha="center", va="center",
                     transform=ax.transAxes)
+    bottom = 0
+    if curves:
+        handles, labels = ax1.get_legend_handles_labels()
+        fig.legend(handles, labels, loc="lower center", ncol=min(6, len(curves)), fontsize=7, frameon=False)
+        bottom = (0.2 * legend_rows + 0.05) / height
+    fig.tight_layout(rect=(0, bottom, 1, 1))
     plots.save(fig, path)
-    return drawn
+    return bool(curves)
 
 
 def _nice_log_range(lo: float, hi: float) -> tuple[float, float]:
