@@ -376,7 +376,8 @@ def plot_accuracy_vs_latency(variants: dict, fronts: dict[str, list[str]], quick
         ax.set_xlim(min(xs) / 1.6, max(xs) * 3.0)  # room on the right for the names
         pad = max(0.5, 0.12 * (max(ys) - min(ys)))
         low = min(ys) - 3 * pad  # room for names below the lowest points, but no negative accuracies on the axis
-        ax.set_ylim(low if low >= 0 or min(ys) < 0 else -pad / 2, max(ys) + 3 * pad)
+        high = max(ys) + 3 * pad  # and above, for the names the legend pushes up; no accuracies beyond 100%
+        ax.set_ylim(low if low >= 0 or min(ys) < 0 else -pad / 2, high if high <= 100 or max(ys) > 100 else 100 + pad / 2)
         ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))  # 1, 2, 5, 10, 20, ... ms
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         ax.xaxis.set_minor_formatter(NullFormatter())
