@@ -159,7 +159,8 @@ def peak_for(peak: dict, device: str, precision: str) -> tuple[float, float] | N
 def layer_flops(m: nn.Module, out: torch.Tensor) -> int:
     """FLOPs of one convolution or linear layer's forward (2 per multiply-add, bias not counted): what
     torch.utils.flop_counter.FlopCounterMode counts for them (tests/test_bench_report.py checks that both agree on
-    every registered network). Every other layer counts 0, as there."""
+    every registered network). Every other layer counts 0, as there. Its limits: modules only (a functional matmul
+    or attention inside a forward is not seen) and leaf modules only (model_stats hooks leaves)."""
     if isinstance(m, nn.modules.conv._ConvNd):
         return 2 * out.numel() * (m.in_channels // m.groups) * int(np.prod(m.kernel_size))
     if isinstance(m, nn.Linear):

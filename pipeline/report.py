@@ -319,18 +319,19 @@ def _quick_tag(quick: bool) -> str:
 
 
 def _place_labels(ax, pts: list[tuple[str, float, float]]) -> list:
-    """Name each point beside it, moving a label down, or else up (with a leader line), until it lies inside the
-    axes and overlaps no label placed before it, no point and not the legend: every name readable however close
-    the points lie."""
+    """Name each point beside it (right of it, else left), moving a label by growing distances down and up (with a
+    leader line) until it lies inside the axes and overlaps no label placed before it, no point and not the
+    legend: every name readable however close the points lie. Call it on the final layout (offsets are in points)."""
     renderer = ax.figure.canvas.get_renderer()
     inside = ax.get_window_extent(renderer)
     legend = ax.get_legend()
     placed, marks = [], [ax.transData.transform((x, y)) for _, x, y in pts]
     blocked = [legend.get_window_extent(renderer)] if legend else []
-    offsets = [4.0 - 5.0 * k for k in range(80)] + [4.0 + 5.0 * k for k in range(1, 80)]
+    offsets = [4.0] + [4.0 + sign * 5.0 * k for k in range(1, 80) for sign in (-1, 1)]  # 4, -1, 9, -6, 14, ...
     for name, x, y in sorted(pts, key=lambda t: -t[2]):  # top to bottom
-        for dy in offsets:
-            t = ax.annotate(name, (x, y), textcoords="offset points", xytext=(6, dy), fontsize=7, va="bottom")
+        for dx, dy in [(dx, dy) for dx in (6, -6) for dy in offsets]:
+            t = ax.annotate(name, (x, y), textcoords="offset points", xytext=(dx, dy), fontsize=7, va="bottom",
+                            ha="left" if dx > 0 else "right")
             box = t.get_window_extent(renderer)
             fits = (inside.x0 <= box.x0 and box.x1 <= inside.x1 and inside.y0 <= box.y0 and box.y1 <= inside.y1)
             if fits and not any(box.contains(mx, my) for mx, my in marks) \
@@ -338,11 +339,11 @@ def _place_labels(ax, pts: list[tuple[str, float, float]]) -> list:
                 break
             t.remove()
         else:  # no free place: beside the point
-            dy = 4.0
-            box = ax.annotate(name, (x, y), textcoords="offset points", xytext=(6, dy), fontsize=7,
+            dx, dy = 6, 4.0
+            box = ax.annotate(name, (x, y), textcoords="offset points", xytext=(dx, dy), fontsize=7,
                               va="bottom").get_window_extent(renderer)
         if dy != 4.0:  # moved: a leader line back to its point
-            ax.annotate("", (x, y), textcoords="offset points", xytext=(6, dy + 3),
+            ax.annotate("", (x, y), textcoords="offset points", xytext=(dx, dy + 3),
                         arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.6})
         placed.append(box)
     return placed
@@ -386,14 +387,15 @@ def plot_accuracy_vs_latency(variants: dict, fronts: dict[str, list[str]], quick
         ax.set_title(f"{dataset}: accuracy vs latency" + _quick_tag(quick), fontsize=11)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7, loc="upper right")  # the names are placed around it
-        fig.canvas.draw()
-        _place_labels(ax, pts)
     if not panels:
         ax = axes.flat[0]
         ax.text(0.5, 0.5, "no variant has both test accuracy and benchmark results yet", ha="center",
                 va="center", transform=ax.transAxes)
         ax.set_title("Accuracy vs latency" + _quick_tag(quick))
     fig.tight_layout()
+    fig.canvas.draw()  # the final layout first: the names are placed in it
+    for ax, (_, _, pts) in zip(axes.flat, panels):
+        _place_labels(ax, pts)
     plots.save(fig, path)
     return bool(panels)
 
@@ -412,7 +414,7 @@ def plot_training_curves(variants: dict, quick: bool, path: Path) -> bool:
     cmap = plt.get_cmap("tab20" if len(curves) > 10 else "tab10")
     for i, (name, rows) in enumerate(curves.items()):
         ep = [r["epoch"] for r in rows]
-        style = {"color": cmap(i % cmap.N), "marker": "osD^v"[i % 5], "markersize": 5 if len(rows) < 3 else 3,
+        style = {"color": cmap(i % cmap.N), "marker": "osD^v"[(i + i // 20) % 5], "markersize": 5 if len(rows) < 3 else 3,
                  "label": name}
         ax1.plot(ep, [100 * r["val_acc"] if r.get("val_acc") is not None else math.nan for r in rows], **style)
         ax2.plot(ep, [r["train_loss"] if r.get("train_loss") is not None else math.nan for r in rows], **style)
@@ -595,15 +597,19 @@ def _plots(variants: dict, best: dict, fronts: dict, quick: bool, machine: Optio
     plot_training_curves(variants, quick, Path(out["training_curves"]))
     machine_text = (machine.get("gpu") or machine.get("cpu") or "?") if machine else "no benchmark yet"
     plot_latency_vs_batch(variants, Path(out["latency_vs_batch"]), machine_text)
-    drawn = {name for name, v in variants.items() if plot_confusion(name, v, quick, paths.confusion(name))}
-    for stale in paths.confusion("*").parent.glob("*.png"):  # a variant no longer in params.yaml
-        if stale.stem not in variants:
+    drawn = {name for name, v in variants.items()
+             if plot_confusion(name, v, bool(v.get("quick")), paths.confusion(name))}  # its own run's tag
+    for stale in paths.confusion("*").parent.glob("*.png"):  # a variant gone from params.yaml or without metrics
+        if stale.stem not in drawn:
             stale.unlink()
     for ds, name in best.items():  # the best model of each dataset beside the other plots (the same PNG)
         if name in drawn:
             f = plot_dir / f"confusion_{name}.png"
             fileio.write_with(f, lambda tmp, src=paths.confusion(name): fileio.link_or_copy(src, tmp), suffix=".png")
             out[f"confusion_{ds}"] = str(f)
+    for stale in plot_dir.glob("confusion_*.png"):  # a variant that is no longer its dataset's best
+        if str(stale) not in out.values():
+            stale.unlink()
     return out
 
 

@@ -353,19 +353,21 @@ def test_report_with_no_outputs_at_all(tmp_path, monkeypatch, pipeline_project):
             assert im.format == "PNG"
 
 
-@pytest.mark.parametrize("where", ["corner", "bottom"])
+@pytest.mark.parametrize("where", ["corner", "bottom", "right edge"])
 def test_accuracy_vs_latency_names_never_overlap(where):
-    """Sixteen points crowded into one corner, or on the axes' lower edge (a quick check's 0% accuracies): every
-    label is placed inside the axes, clear of every other label, every point and the legend."""
+    """Sixteen points crowded into one corner, on the axes' lower edge (a quick check's 0% accuracies) or at their
+    right edge (names go to the left): every label is placed inside the axes, clear of every other label, every
+    point and the legend."""
     plt = plots.pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 5.2))
-    y0 = 80.0 if where == "corner" else 0.0
-    pts = [(f"variant_name_{i}", 1.0 + 0.01 * i, y0 + 0.02 * (i % 5)) for i in range(16)]
+    y0 = 0.0 if where == "bottom" else 80.0
+    x0 = 2.8 if where == "right edge" else 1.0
+    pts = [(f"variant_name_{i}", x0 + 0.01 * i, y0 + 0.02 * (i % 5)) for i in range(16)]
     ax.scatter([x for _, x, _ in pts], [y for _, _, y in pts], label="variants")
     ax.set_xscale("log")
     ax.set_xlim(0.6, 3.0)
-    ax.set_ylim(70, 82) if where == "corner" else ax.set_ylim(-0.2, 10)
-    ax.legend(loc="upper right")
+    ax.set_ylim(-0.2, 10) if where == "bottom" else ax.set_ylim(70, 82)
+    ax.legend(loc="upper left" if where == "right edge" else "upper right")
     fig.canvas.draw()
     boxes = report._place_labels(ax, pts)
     marks = [ax.transData.transform((x, y)) for _, x, y in pts]

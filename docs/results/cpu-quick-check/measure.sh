@@ -3,9 +3,10 @@
 # Writes the timed DVC log to stdout and each netpipe command's own start/end to $PROC_TIMES (default proc_times.txt
 # here), through shim/netpipe; summarize.py makes the tables of README.md from both.
 here="$(cd "$(dirname "$0")" && pwd)"
-export PROC_TIMES="${PROC_TIMES:-$here/proc_times.txt}"
-: > "$PROC_TIMES"
+PROC_TIMES="$(realpath -m "${PROC_TIMES:-$here/proc_times.txt}")"  # absolute: the shim runs in the clone
 cd "${QUICK_CLONE:?a fresh clone beside ../shared}"
+export PROC_TIMES
+: > "$PROC_TIMES"
 . "${VENV:-.venv}/bin/activate"
 export PYTHONPATH="$PWD"  # the clone's own code
 export NETPIPE_REAL="$(command -v netpipe)" PATH="$here/shim:$PATH"

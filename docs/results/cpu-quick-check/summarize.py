@@ -45,6 +45,8 @@ def command_seconds(text: str) -> dict[str, float]:
 
 
 def split_table(seconds: dict[str, int], commands: dict[str, float]) -> str:
+    if set(seconds) != set(commands):
+        sys.exit(f"the command times are not this run's: stages {sorted(set(seconds) ^ set(commands))} are in one only")
     kinds: dict[str, list[float]] = {}
     for name, s in seconds.items():
         k = kinds.setdefault(name.partition("@")[0], [0, 0.0, 0])
@@ -84,7 +86,8 @@ def table(seconds: dict[str, int], total: int) -> str:
 def main() -> None:
     log = Path(sys.argv[1] if len(sys.argv) > 1 else HERE / "run.log")
     readme = Path(sys.argv[2] if len(sys.argv) > 2 else HERE / "README.md")
-    procs = Path(sys.argv[3] if len(sys.argv) > 3 else HERE / "proc_times.txt")
+    # run.log -> proc_times.txt, run_short.log -> proc_times_short.txt: the command times of the same run
+    procs = Path(sys.argv[3] if len(sys.argv) > 3 else log.with_name(log.stem.replace("run", "proc_times", 1) + ".txt"))
     seconds, total = stage_seconds(log.read_text(errors="replace"))
     body = table(seconds, total)
     if procs.exists():
