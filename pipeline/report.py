@@ -322,6 +322,8 @@ def _place_labels(ax, pts: list[tuple[str, float, float]]) -> list:
     """Name each point beside it (right of it, else left), moving a label by growing distances down and up (with a
     leader line) until it lies inside the axes and overlaps no label placed before it, no point and not the
     legend: every name readable however close the points lie. Call it on the final layout (offsets are in points)."""
+    from matplotlib.transforms import Bbox
+
     renderer = ax.figure.canvas.get_renderer()
     inside = ax.get_window_extent(renderer)
     legend = ax.get_legend()
@@ -345,7 +347,7 @@ def _place_labels(ax, pts: list[tuple[str, float, float]]) -> list:
         if dy != 4.0:  # moved: a leader line back to its point
             ax.annotate("", (x, y), textcoords="offset points", xytext=(dx, dy + 3),
                         arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.6})
-        placed.append(box)
+        placed.append(Bbox.from_extents(box.x0 - 6, box.y0, box.x1 + 6, box.y1))  # a gap between names on a line
     return placed
 
 
