@@ -327,7 +327,7 @@ def _place_labels(ax, pts: list[tuple[str, float, float]]) -> list:
     renderer = ax.figure.canvas.get_renderer()
     inside = ax.get_window_extent(renderer)
     legend = ax.get_legend()
-    placed, marks = [], [ax.transData.transform((x, y)) for _, x, y in pts]
+    placed, shown, marks = [], [], [ax.transData.transform((x, y)) for _, x, y in pts]
     blocked = [legend.get_window_extent(renderer)] if legend else []
     offsets = [4.0] + [4.0 + sign * 5.0 * k for k in range(1, 80) for sign in (-1, 1)]  # 4, -1, 9, -6, 14, ...
     for name, x, y in sorted(pts, key=lambda t: -t[2]):  # top to bottom
@@ -347,8 +347,9 @@ def _place_labels(ax, pts: list[tuple[str, float, float]]) -> list:
         if dy != 4.0:  # moved: a leader line back to its point
             ax.annotate("", (x, y), textcoords="offset points", xytext=(dx, dy + 3),
                         arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.6})
+        shown.append(box)
         placed.append(Bbox.from_extents(box.x0 - 6, box.y0, box.x1 + 6, box.y1))  # a gap between names on a line
-    return placed
+    return shown
 
 
 def plot_accuracy_vs_latency(variants: dict, fronts: dict[str, list[str]], quick: bool, path: Path) -> bool:
