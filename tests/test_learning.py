@@ -65,9 +65,13 @@ def learn(root, variant: str, batch: int, steps: int, epochs: int, n_test: int =
 
 
 def assert_learns(curve: list[dict], acc: str = "val_acc") -> None:
+    """Learned: finite losses that fell or end clearly below a uniform guess's (ln 10), and the accuracy at least
+    3x chance. The last epoch's mean loss need not be below the first's where the first epoch already holds most of
+    the learning: two such means differ by noise that depends on the CPU's kernels (alexnet_thinner_4 on an AMD
+    EPYC: 1.65 -> 1.74 while its validation loss fell 0.61 -> 0.46; on the Intel machine it fell)."""
     losses = [float(r["train_loss"]) for r in curve]
     assert all(math.isfinite(v) for v in losses), losses
-    assert losses[-1] < losses[0], losses
+    assert losses[-1] < losses[0] or losses[-1] < 0.9 * math.log(10), losses
     assert float(curve[-1][acc]) >= 0.3, curve  # chance is 0.1
 
 
@@ -134,4 +138,4 @@ def test_learned_model_onnx_matches_pytorch_image_for_image(tmp_path):
     assert torch.equal(lo.softmax(-1).mean(1).argmax(1), multi_t)
     ours = evaluate.accuracy(lo, y_test)
     for k in ("top1", "top5", "top1_10crop", "top5_10crop"):
-        assert ours[k] == metrics[k], k
+        assert metrics[k] == pytest.approx(ours[k], abs=5e-7), k  # the metrics file rounds to 6 decimals
