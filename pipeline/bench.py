@@ -553,7 +553,8 @@ def run(p: Params, variant: str) -> dict:
 
     # bf16 whenever the CPU does it natively: training may have run in it (the report's training-speed table)
     cpu_precisions = ["fp32"] + (["bf16"] if speed.bf16_native() else [])
-    peak: dict[str, Any] = {"method": FLOOR_METHOD, "cpu": measure_peak(torch.device("cpu"), cpu_precisions, p.quick.enabled)}
+    peak: dict[str, Any] = {"method": FLOOR_METHOD,
+                            "cpu": measure_peak(torch.device("cpu"), cpu_precisions, p.quick.enabled)}
     if cuda_torch:
         peak["cuda"] = measure_peak(dev, R.precisions, p.quick.enabled)
     inputs = {bs: make_input(p, variant, shape, bs, p.seed) for bs in R.batch_sizes}

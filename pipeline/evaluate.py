@@ -12,10 +12,11 @@ artifacts/metrics/VARIANT.json (DVC metrics; accuracies are fractions; records.M
   val_top1                   single crop on the validation split
   per_class_top1, confusion  single crop; confusion rows are true classes, columns predicted ones
   n_test, n_val, crops, protocol, device, eval_seconds, checkpoint (epoch, config_hash), quick, command
-(the report draws the confusion matrix as artifacts/confusion/VARIANT.png). Evaluation runs in fp32 (no bf16 autocast, no TF32) on CUDA when there is
-one, else on the CPU, whatever precision training chose (pipeline/speed.py; training's own validation uses that
-choice): the deployed artefact is the fp32 ONNX file, and export compares its onnxruntime accuracy with this one
-image for image (to 0.01 pp), which bf16 logits would not allow.
+(the report draws the confusion matrix as artifacts/confusion/VARIANT.png). Evaluation runs in fp32 (no bf16
+autocast, no TF32) on CUDA when there is one, else on the CPU, whatever precision training chose
+(pipeline/speed.py; training's own validation uses that choice): the deployed artefact is the fp32 ONNX file, and
+export compares its onnxruntime accuracy with this one image for image (to 0.01 pp), which bf16 logits would not
+allow.
 
 `eval_images`, `crop_logits` and `accuracy` are shared with export.py, which runs the same images through
 onnxruntime.

@@ -379,9 +379,12 @@ def plot_accuracy_vs_latency(variants: dict, fronts: dict[str, list[str]], quick
         ax.set_xscale("log")
         ax.set_xlim(min(xs) / 1.6, max(xs) * 3.0)  # room on the right for the names
         pad = max(0.5, 0.12 * (max(ys) - min(ys)))
-        low = min(ys) - 3 * pad  # room for names below the lowest points, but no negative accuracies on the axis
-        high = max(ys) + 3 * pad  # and above, for the names the legend pushes up; no accuracies beyond 100%
-        ax.set_ylim(low if low >= 0 or min(ys) < 0 else -pad / 2, high if high <= 100 or max(ys) > 100 else 100 + pad / 2)
+        low, high = min(ys) - 3 * pad, max(ys) + 3 * pad  # room for names below and above the points (legend)
+        if low < 0 <= min(ys):  # but no negative accuracies on the axis
+            low = -pad / 2
+        if high > 100 >= max(ys):  # nor any beyond 100%
+            high = 100 + pad / 2
+        ax.set_ylim(low, high)
         ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))  # 1, 2, 5, 10, 20, ... ms
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         ax.xaxis.set_minor_formatter(NullFormatter())
@@ -417,8 +420,8 @@ def plot_training_curves(variants: dict, quick: bool, path: Path) -> bool:
     cmap = plt.get_cmap("tab20" if len(curves) > 10 else "tab10")
     for i, (name, rows) in enumerate(curves.items()):
         ep = [r["epoch"] for r in rows]
-        style = {"color": cmap(i % cmap.N), "marker": "osD^v"[(i + i // 20) % 5], "markersize": 5 if len(rows) < 3 else 3,
-                 "label": name}
+        style = {"color": cmap(i % cmap.N), "marker": "osD^v"[(i + i // 20) % 5],
+                 "markersize": 5 if len(rows) < 3 else 3, "label": name}
         ax1.plot(ep, [100 * r["val_acc"] if r.get("val_acc") is not None else math.nan for r in rows], **style)
         ax2.plot(ep, [r["train_loss"] if r.get("train_loss") is not None else math.nan for r in rows], **style)
     ax1.set_title("Validation accuracy" + _quick_tag(quick))
@@ -602,18 +605,23 @@ def _plots(variants: dict, best: dict, fronts: dict, quick: bool, machine: Optio
     plot_latency_vs_batch(variants, Path(out["latency_vs_batch"]), machine_text)
     drawn = {name for name, v in variants.items()
              if plot_confusion(name, v, bool(v.get("quick")), paths.confusion(name))}  # its own run's tag
-    for stale in paths.confusion("*").parent.glob("*.png"):  # a variant gone from params.yaml or without metrics
-        if stale.stem not in drawn:
-            stale.unlink()
+    # a variant gone from params.yaml or without metrics
+    _remove_other(paths.confusion("*").parent.glob("*.png"), {paths.confusion(name) for name in drawn})
     for ds, name in best.items():  # the best model of each dataset beside the other plots (the same PNG)
         if name in drawn:
             f = plot_dir / f"confusion_{name}.png"
             fileio.write_with(f, lambda tmp, src=paths.confusion(name): fileio.link_or_copy(src, tmp), suffix=".png")
             out[f"confusion_{ds}"] = str(f)
-    for stale in plot_dir.glob("confusion_*.png"):  # a variant that is no longer its dataset's best
-        if str(stale) not in out.values():
-            stale.unlink()
+    _remove_other(plot_dir.glob("confusion_*.png"), {Path(f) for f in out.values()})  # a former best
     return out
+
+
+def _remove_other(files: Iterable[Path], keep: set[Path]) -> None:
+    """Delete the `files` not in `keep`: PNGs a previous report drew that this one does not (a plain `netpipe
+    report`; under `dvc repro` DVC has removed the report's outputs before it runs)."""
+    for f in files:
+        if f not in keep:
+            f.unlink()
 
 
 def _machine_short(m: Optional[dict]) -> str:
