@@ -241,6 +241,28 @@ def test_init_msra_cifar():
         assert (m.bias == 0).all() and _rel_std_ok(m.weight, (2 / m.weight[0].numel()) ** 0.5, 0.15)
 
 
+def test_trunc_normal_draws_torchs_distribution():
+    """nets.trunc_normal_ (redraws only the values outside the cut) and torch.nn.init.trunc_normal_ (redraws whole
+    tensors) sample one distribution: every value inside [a, b], the same mean, std and quantiles (to 1% of the
+    std on 2M draws, where a wrong cut or a lost redraw shifts them by far more); a narrow cut and a meta tensor go
+    through torch's own; the draws follow the seed."""
+    torch.manual_seed(0)
+    ours, theirs = torch.empty(2_000_000), torch.empty(2_000_000)
+    nets.trunc_normal_(ours, 0.5, 2.0, -3.5, 4.5)
+    nn.init.trunc_normal_(theirs, 0.5, 2.0, -3.5, 4.5)
+    assert ours.min() >= -3.5 and ours.max() <= 4.5
+    q = torch.linspace(0.005, 0.995, 199)
+    qs = [torch.quantile(x[:1_000_000], q) for x in (ours, theirs)]  # quantile's size limit: 16M, 1M is plenty
+    assert float((qs[0] - qs[1]).abs().max()) < 0.02
+    assert abs(float(ours.mean()) - 0.5) < 0.01 and abs(float(ours.std()) - float(theirs.std())) < 0.01
+    torch.manual_seed(0)
+    again = nets.trunc_normal_(torch.empty(2_000_000), 0.5, 2.0, -3.5, 4.5)
+    assert torch.equal(again, ours)
+    narrow = nets.trunc_normal_(torch.empty(10_000), 0.0, 1.0, 2.0, 2.5)  # keeps 1.6% of the mass
+    assert narrow.min() >= 2.0 and narrow.max() <= 2.5
+    assert nets.trunc_normal_(torch.empty(3, device="meta"), 0.0, 1.0, -2.0, 2.0).is_meta
+
+
 def test_init_seed_cifar():
     """000's code: every weight truncated-normal std 0.01 (TensorFlow cuts at 2 std, which leaves a std of
     0.01 x 0.88), biases zero; the default."""

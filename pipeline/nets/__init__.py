@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
 import typing
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Callable, Literal
@@ -35,6 +36,31 @@ class Entry:
 
 
 DropRate = Annotated[float, "a drop rate in [0, 1)"]
+
+
+@torch.no_grad()
+def trunc_normal_(t: torch.Tensor, mean: float, std: float, a: float, b: float) -> torch.Tensor:
+    """Fill `t` from a normal distribution cut to [a, b] by rejection (TensorFlow's truncated_normal: a value
+    outside is drawn again): the distribution of torch.nn.init.trunc_normal_, drawn faster. Torch 2.13's draws the
+    whole tensor again while any value is outside, about 4.5 full draws for a cut at 2 std (4.5 s for the 58M
+    weights of alexnet_cifar on 2 CPU cores); this draws again only the values outside (5% of them, then 5% of
+    those, ...): about 1.05 draws. Cuts that keep less than 30% of the mass go to torch's, which samples those
+    differently. The draws differ from torch's (the same distribution, other numbers): the 000 and 004 nets use this
+    one; the Keras family (002) keeps torch's, whose small conv kernels cost little and whose committed 60-epoch
+    alexnet_thinner_4_short run started from those draws."""
+    if t.is_meta:
+        return t
+    keep = 0.5 * (math.erf((b - mean) / (std * math.sqrt(2))) - math.erf((a - mean) / (std * math.sqrt(2))))
+    if keep <= 0.3 or not t.is_contiguous():
+        return nn.init.trunc_normal_(t, mean, std, a, b)
+    lo, hi = t.new_tensor(a).item(), t.new_tensor(b).item()  # the bounds as the tensor's dtype holds them
+    flat = t.view(-1).normal_(mean, std)
+    out = torch.nonzero((flat < lo) | (flat > hi)).squeeze(1)
+    while len(out):
+        again = torch.empty(len(out), dtype=t.dtype, device=t.device).normal_(mean, std)
+        flat[out] = again
+        out = out[(again < lo) | (again > hi)]
+    return t
 
 
 def _checker(name: str, hint: Any) -> Callable[[Any], None] | None:

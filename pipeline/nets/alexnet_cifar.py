@@ -37,7 +37,7 @@ from typing import Literal
 
 from torch import nn
 
-from . import DropRate, register
+from . import DropRate, register, trunc_normal_
 
 SEED_STD = 0.01  # the seed's code: tf.truncated_normal_initializer(stddev=0.01) for every weight, biases 0
 SEED_V1_CONV_STDS = (0.055, 0.0034, 0.0034, 0.0024, 0.0034)  # its experiment 1's conv1..conv5 (FC: SEED_STD)
@@ -84,6 +84,6 @@ def alexnet_cifar(num_classes: int = 10, in_channels: int = 3, lrn: Literal["bot
             nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
         else:  # TF's truncated normal: cut at 2 std
             std = next(conv_stds) if init == "seed_v1" and isinstance(m, nn.Conv2d) else SEED_STD
-            nn.init.trunc_normal_(m.weight, 0.0, std, -2 * std, 2 * std)
+            trunc_normal_(m.weight, 0.0, std, -2 * std, 2 * std)
         nn.init.zeros_(m.bias)
     return model

@@ -24,7 +24,7 @@ from typing import Literal
 
 from torch import nn
 
-from . import DropRate, register
+from . import DropRate, register, trunc_normal_
 
 
 @register(doc="004_9d957cc7acd56c55.txt", input_size=227, in_channels=1)
@@ -55,9 +55,9 @@ def alexnet_mnist(num_classes: int = 10, in_channels: int = 1, norm: Literal["lr
     if init != "default":
         for m in model.modules():
             if isinstance(m, (nn.Conv2d, nn.Linear)) and init == "seed":
-                nn.init.trunc_normal_(m.weight, 0.0, 0.01, -0.02, 0.02)
-                nn.init.trunc_normal_(m.bias, 0.005, 0.1, 0.005 - 0.2, 0.005 + 0.2)
+                trunc_normal_(m.weight, 0.0, 0.01, -0.02, 0.02)
+                trunc_normal_(m.bias, 0.005, 0.1, 0.005 - 0.2, 0.005 + 0.2)
             elif isinstance(m, (nn.Conv2d, nn.Linear)):
-                nn.init.trunc_normal_(m.weight, 0.0, 1.0, -2.0, 2.0)
+                trunc_normal_(m.weight, 0.0, 1.0, -2.0, 2.0)
                 nn.init.constant_(m.bias, 0.1)
     return model
