@@ -428,3 +428,29 @@ def test_center_crop_is_torchvisions(h, w, crop):
     assert torch.equal(transforms.center_crop(x, ev, crop), want)
     off = params.AugmentParams(enabled=False, crop=crop)
     assert torch.equal(transforms.augment(x, off, crop, torch.Generator().manual_seed(0)), want)
+
+
+def test_fp16_weights_clipped_to_the_finite_range_and_rounded_to_nearest():
+    """to_fp16 casts the weights of a Gemm in one pass: values beyond fp16's range (+-inf too) become its largest
+    finite value, the rest round to nearest as numpy's cast does, NaN stays NaN; the graph runs in onnxruntime."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = np.array([[1e6, -1e6, 65519.0, 65520.0], [np.inf, -np.inf, 1.0 / 3, -2.5e-8]], dtype=np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("Gemm", ["input", "w"], ["logits"], transB=1)], "g",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 2])],
+        [numpy_helper.from_array(w, "w")])
+    proto = export.to_fp16(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=8))
+    half = numpy_helper.to_array(next(t for t in proto.graph.initializer if t.name == "w"))
+    assert half.dtype == np.float16
+    expected = np.array([[65504, -65504, 65504, 65504], [65504, -65504, np.float16(1.0 / 3), np.float16(-2.5e-8)]],
+                        dtype=np.float16)
+    assert np.array_equal(half, expected)
+    nan = np.array([np.nan], dtype=np.float32)
+    graph.initializer[0].CopyFrom(numpy_helper.from_array(np.concatenate([w.ravel()[:7], nan]).reshape(2, 4), "w"))
+    proto = export.to_fp16(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=8))
+    assert np.isnan(numpy_helper.to_array(next(t for t in proto.graph.initializer if t.name == "w"))[1, 3])
+    sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    out = sess.run(None, {"input": np.array([[0, 0, 0, 1]], dtype=np.float32)})[0]
+    assert out.dtype == np.float32 and out[0, 0] == 65504
