@@ -355,7 +355,7 @@ class Runner:
         if q.enabled:
             self.batch_sizes = list(q.bench_batch_sizes)
             self.iterations = q.bench_iterations
-            self.warmup = min(b.warmup, q.bench_iterations)
+            self.warmup = q.bench_warmup
         else:
             self.batch_sizes, self.iterations, self.warmup = list(b.batch_sizes), b.iterations, b.warmup
         # torch_eager fp32 is always measured, first: the reference every speedup is against; then the table's order

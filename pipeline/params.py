@@ -187,6 +187,7 @@ class QuickParams(Strict):
     eval_samples: int = Field(10, gt=0)  # test/validation images used by evaluate/export in quick mode
     bench_batch_sizes: list[int] = Field(default_factory=lambda: [1, 4])
     bench_iterations: int = Field(3, gt=0)
+    bench_warmup: int = Field(1, ge=0)
     bench_backends: list[BenchBackend] = Field(default_factory=lambda: ["ort_cuda", "ort_cpu", "torch_eager"])
     bench_precisions: list[Precision] = Field(default_factory=lambda: ["fp32"])
 

@@ -179,6 +179,7 @@ def test_a_seed_reference_note_reruns_the_report_only(project):
 
 @pytest.mark.parametrize(("key", "value", "stages"), [
     ("bench_iterations", 7, {"bench"}),  # the quick check's benchmark only
+    ("bench_warmup", 2, {"bench"}),
     ("eval_samples", 12, {"train", "evaluate", "export"}),  # the images validated, evaluated and checked on
 ])
 def test_a_quick_key_reruns_the_stages_that_read_it(project, key, value, stages):
