@@ -27,7 +27,6 @@ import math
 import os
 import signal
 import sys
-import threading
 import time
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
@@ -461,20 +460,9 @@ def validate(r: Run) -> tuple[float, float]:
     return F.cross_entropy(logits, r.y_val).item(), (logits.argmax(1) == r.y_val).float().mean().item()
 
 
-def _import_dynamo_meanwhile() -> threading.Thread:
-    """Import torch._dynamo on a thread, started before the data loads and the weights are drawn. Every torch.optim
-    optimizer imports it when it is built and steps (its methods are marked to stay out of torch.compile), about
-    2 s of imports on a 2-core CPU; loading and drawing run in torch and numpy code that releases the GIL, so the
-    import costs the run little of its own time. `_setup` joins the thread before it builds the optimizer."""
-    t = threading.Thread(target=lambda: __import__("torch._dynamo"), name="import torch._dynamo", daemon=True)
-    t.start()
-    return t
-
-
 def _setup(p: Params, variant: str, d: distributed.Dist, dev: torch.device):
     """The run's model, optimizer, data and batch geometry, and its state: fresh, or restored from the resume
     checkpoint of this very run (same params, data and code; anything else starts over, saying why)."""
-    importing = _import_dynamo_meanwhile()
     net = p.variant(variant)
     tp = net.train
     dataset = p.dataset_of(variant)
@@ -496,7 +484,6 @@ def _setup(p: Params, variant: str, d: distributed.Dist, dev: torch.device):
         model = model.to(memory_format=torch.channels_last)
     n_params = nets.count_params(model)
     model, ddp_model = distributed.wrap(model, d, p.train, dev)  # (model, model) on one process
-    importing.join()
     opt = make_optimizer(model, net)
     step_model = torch.compile(ddp_model) if fast.compile else ddp_model
     mean, std = norm_tensors(p, variant, dev)
