@@ -147,7 +147,7 @@ def ort_forward(sess):
 
 
 def _by_input(forward, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """forward's logits for each kind of input, all kinds in one pass (a large net's weights are read once)."""
+    """forward's logits for each kind of input (real, random images), all kinds in one call."""
     return dict(zip(inputs, forward(torch.cat(list(inputs.values()))).split([len(x) for x in inputs.values()])))
 
 
