@@ -228,6 +228,12 @@ def run_typer() -> Optional[int]:
 
 def main() -> None:
     args = sys.argv[1:]
+    from . import warm
+
+    if warm.wanted(sys.argv):
+        code = warm.run(sys.argv)
+        if code is not None:
+            sys.exit(code)
     options = predict_options(args[1:]) if args[:1] == ["predict"] else None
     try:
         code = run_predict(options) if options is not None else run_typer()

@@ -1,0 +1,361 @@
+"""Warm start: a DVC stage's `netpipe` command forked from a process that has already imported torch.
+
+`dvc repro` runs every stage as its own `netpipe` process, and each one spends 2-3 s importing torch (plus 1.6 s
+for torch._dynamo in train, 0.9 s for onnx in export) and ~0.5 s tearing it down at exit before and after work
+that, in the quick check, takes well under a second for most networks. So when netpipe runs as a DVC stage
+(DVC sets DVC_STAGE) on Linux, its command goes to a small server that holds those modules imported and forks a
+child per command, the way multiprocessing's forkserver or PyTorch's DataLoader workers start:
+
+- the first stage command finds no server: it starts one in the background (its own session, stdin/stdout/stderr
+  on /dev/null) and runs itself as usual; the commands after it are forked from the server;
+- the child runs `netpipe ...` as the command would have: the command's own stdin, stdout and stderr (passed over
+  the socket), working directory, environment, sys.path and argv; the `pipeline` package imported afresh from
+  that sys.path (the server imports third-party modules only, so an edited stage always runs its new code); the
+  exit code, or the signal that ended it, is the command's;
+- Ctrl-C, SIGTERM and SIGHUP sent to the command are passed on to the child; if the command dies without passing
+  them (SIGKILL), the server ends the child;
+- a server serves one interpreter, sys.path and environment (DVC_STAGE and other per-command variables aside): the
+  key of its socket hashes them, so any difference gets its own server, and nothing read from the environment at
+  import time can differ from a fresh start. It exits after IDLE_SECONDS without a command, and never runs one of
+  its own: it imports, forks and waits.
+
+NETPIPE_WARM=0 turns it off (NETPIPE_WARM=1 turns it on outside DVC); whatever goes wrong before the child
+starts (no socket, no server yet, a refused connection) runs the command as a plain process. Linux only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import struct
+import sys
+
+PROTOCOL = 1
+PRELOAD = ("numpy", "torch", "torch._dynamo", "onnx", "torchvision", "pydantic", "yaml", "typer", "tqdm", "PIL.Image")  # third-party only: see the module docstring
+STAGES = frozenset({"prepare", "train", "evaluate", "export", "bench", "report"})
+IDLE_SECONDS = 60.0
+KILL_GRACE_SECONDS = 10.0
+# set per command by DVC or the shell; the child gets them all, but they do not make another server
+VOLATILE_ENV = frozenset({"DVC_STAGE", "_", "SHLVL", "PWD", "OLDPWD"})
+FORWARDED_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT")
+_HEADER = struct.Struct("!I")
+
+
+def wanted(argv: list[str]) -> bool:
+    """Whether `netpipe ARGV` goes through a warm server."""
+    default = "1" if os.environ.get("DVC_STAGE") else "0"
+    return (sys.platform == "linux" and os.environ.get("NETPIPE_WARM", default) == "1"
+            and len(argv) > 1 and argv[1] in STAGES and hasattr(socket, "send_fds"))
+
+
+def _key() -> str:
+    env = sorted((k, v) for k, v in os.environ.items() if k not in VOLATILE_ENV)
+    blob = json.dumps([PROTOCOL, sys.executable, sys.path, env, sys.flags.optimize])
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+def socket_dir() -> str | None:
+    """A directory only this user can use (created 0700), or None."""
+    base = os.environ.get("XDG_RUNTIME_DIR") or os.environ.get("TMPDIR") or "/tmp"
+    path = os.path.join(base, f"netpipe-warm-{os.getuid()}")
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    except OSError:
+        return None
+    st = os.lstat(path)
+    import stat
+
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
+        return None
+    return path
+
+
+def _send(conn: socket.socket, obj: dict, fds: list[int] | None = None) -> None:
+    data = json.dumps(obj).encode()
+    if fds:
+        socket.send_fds(conn, [_HEADER.pack(len(data)) + data], fds)
+    else:
+        conn.sendall(_HEADER.pack(len(data)) + data)
+
+
+def _recv_exact(conn: socket.socket, n: int) -> bytes:
+    buf = b""
+    while len(buf) < n:
+        chunk = conn.recv(n - len(buf))
+        if not chunk:
+            raise EOFError
+        buf += chunk
+    return buf
+
+
+def _recv(conn: socket.socket) -> dict:
+    (n,) = _HEADER.unpack(_recv_exact(conn, _HEADER.size))
+    return json.loads(_recv_exact(conn, n))
+
+
+# ---------------------------------------------------------------------------------------------------- the command
+def run(argv: list[str]) -> int | None:
+    """Run `netpipe ARGV` in a child of the warm server and return its exit code; None: not run, run it here."""
+    d = socket_dir()
+    if d is None:
+        return None
+    path = os.path.join(d, _key() + ".sock")
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        conn.connect(path)
+        request = {"argv": list(argv), "cwd": os.getcwd(), "env": dict(os.environ), "path": list(sys.path)}
+        _send(conn, request, [0, 1, 2])
+        reply = _recv(conn)
+    except (OSError, EOFError, ValueError):
+        conn.close()
+        _start_server(path)
+        return None
+    if "pid" not in reply:  # the server could not start a child: run it here
+        conn.close()
+        return None
+    return _wait(conn, reply["pid"])
+
+
+def _wait(conn: socket.socket, pid: int) -> int:
+    import signal
+
+    def forward(signum, _frame):
+        try:
+            os.killpg(pid, signum)  # its process group, as a terminal's Ctrl-C reaches every process of the job
+        except ProcessLookupError:
+            pass
+
+    for name in FORWARDED_SIGNALS:
+        signal.signal(getattr(signal, name), forward)
+    while True:
+        try:
+            reply = _recv(conn)
+            break
+        except InterruptedError:
+            continue
+        except (OSError, EOFError, ValueError):
+            print(f"netpipe: error: lost the warm-start server running this command (pid {pid}); "
+                  "run it again, or with NETPIPE_WARM=0", file=sys.stderr)
+            return 1
+    if "signal" in reply:  # end as the child did, so DVC sees the same status
+        for name in FORWARDED_SIGNALS:
+            signal.signal(getattr(signal, name), signal.SIG_DFL)
+        os.kill(os.getpid(), reply["signal"])
+        return 128 + reply["signal"]
+    return int(reply["exit"])
+
+
+def _start_server(path: str) -> None:
+    import subprocess
+
+    boot = ("import sys, json; sys.path[:] = json.loads(sys.argv[2]); "
+            "from pipeline.warm import serve; serve(sys.argv[1])")
+    try:
+        subprocess.Popen([sys.executable, "-c", boot, path, json.dumps(sys.path)], stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                         close_fds=True)
+    except OSError:
+        pass
+
+
+# ----------------------------------------------------------------------------------------------------- the server
+def serve(path: str) -> None:
+    """Import PRELOAD, then fork a child per request on the socket at `path` until IDLE_SECONDS pass idle."""
+    import fcntl
+    import importlib
+    import select
+    import signal
+    import time
+
+    lock = open(path + ".lock", "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return  # another server has it
+    for name in PRELOAD:
+        try:
+            importlib.import_module(name)
+        except Exception:
+            pass
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(8)
+    children: dict[int, socket.socket] = {}  # child pid -> its command's connection
+    dropped: dict[int, float] = {}  # child pid -> when its command went away (SIGTERM sent)
+    last = time.monotonic()
+    try:
+        while children or time.monotonic() - last < IDLE_SECONDS:
+            ready, _, _ = select.select([listener, *children.values()], [], [], 0.05)
+            for sock in ready:
+                if sock is listener:
+                    pid = _accept(listener, children)
+                    if pid is not None:
+                        last = time.monotonic()
+                    continue
+                pid = next(p for p, c in children.items() if c is sock)
+                if pid not in dropped:  # the command's end closed before its child exited: end the child
+                    dropped[pid] = time.monotonic()
+                    _kill(pid, signal.SIGTERM)
+            for pid, since in list(dropped.items()):
+                if time.monotonic() - since > KILL_GRACE_SECONDS:
+                    _kill(pid, signal.SIGKILL)
+            while children:
+                try:
+                    pid, status = os.waitpid(-1, os.WNOHANG)
+                except ChildProcessError:
+                    break
+                if pid == 0:
+                    break
+                conn = children.pop(pid, None)
+                dropped.pop(pid, None)
+                last = time.monotonic()
+                if conn is None:
+                    continue
+                reply = ({"signal": os.WTERMSIG(status)} if os.WIFSIGNALED(status)
+                         else {"exit": os.waitstatus_to_exitcode(status)})
+                try:
+                    _send(conn, reply)
+                except OSError:
+                    pass
+                conn.close()
+    finally:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+        listener.close()
+        lock.close()
+
+
+def _kill(pid: int, sig: int) -> None:
+    """Signal the child's process group (it leads one: torchrun's workers are in it)."""
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _accept(listener: socket.socket, children: dict) -> int | None:
+    conn, _ = listener.accept()
+    fds: list[int] = []
+    try:  # the descriptors come with the message's first bytes: read those with recv_fds
+        conn.settimeout(5.0)
+        first, fds, _, _ = socket.recv_fds(conn, 1 << 16, 3)
+        if len(first) < _HEADER.size or len(fds) != 3:
+            raise ValueError("expected a request with stdin, stdout and stderr")
+        (n,) = _HEADER.unpack(first[:_HEADER.size])
+        msg = first[_HEADER.size:]
+        request = json.loads(msg + _recv_exact(conn, n - len(msg)))
+        conn.settimeout(None)
+    except (OSError, EOFError, ValueError):
+        for fd in fds:
+            os.close(fd)
+        conn.close()
+        return None
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        _child(conn, listener, children, request, fds)
+    for fd in fds:
+        os.close(fd)
+    try:
+        _send(conn, {"pid": pid})
+    except OSError:
+        pass
+    children[pid] = conn
+    return pid
+
+
+def _child(conn, listener, children, request: dict, fds: list[int]) -> None:
+    import signal
+
+    code = 1
+    try:
+        listener.close()
+        conn.close()
+        for other in children.values():
+            other.close()
+        os.setpgid(0, 0)
+        for name in ("SIGTERM", "SIGHUP", "SIGQUIT", "SIGCHLD"):
+            signal.signal(getattr(signal, name), signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for target, fd in enumerate(fds):
+            os.dup2(fd, target)
+            os.close(fd)
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        os.environ["NETPIPE_WARM"] = "0"  # this is the command: it (and what it starts) runs here
+        sys.path[:] = request["path"]
+        sys.argv = list(request["argv"])
+        for name in [m for m in sys.modules if m == "pipeline" or m.startswith("pipeline.")]:
+            del sys.modules[name]
+        _fresh_streams()
+        if "numpy" in sys.modules:  # a fresh process seeds numpy's global generator from the OS, not a copy
+            sys.modules["numpy"].random.seed()
+        code = _main()
+    except BaseException:
+        code = 1
+        try:
+            import traceback
+
+            traceback.print_exc()
+        except BaseException:
+            pass
+    finally:
+        _exit(code)
+
+
+def _fresh_streams() -> None:
+    """sys.stdin/stdout/stderr as a new interpreter opens them on fds 0-2 (line-buffered on a terminal)."""
+    import io
+
+    unbuffered = bool(os.environ.get("PYTHONUNBUFFERED"))
+    for fd, name, mode in ((0, "stdin", "r"), (1, "stdout", "w"), (2, "stderr", "w")):
+        old = getattr(sys, name)  # the server's, opened on /dev/null with the same environment: same encoding
+        try:
+            tty = os.isatty(fd)
+            binary = io.open(fd, mode + "b", buffering=0 if (unbuffered and mode == "w") else -1, closefd=False)
+            stream = io.TextIOWrapper(binary, encoding=getattr(old, "encoding", None), errors=getattr(old, "errors", None),
+                                      line_buffering=tty or fd == 2 or unbuffered, write_through=unbuffered)
+        except OSError:
+            stream = None
+        setattr(sys, name, stream)
+        setattr(sys, f"__{name}__", stream)
+
+
+def _main() -> int:
+    from pipeline.cli import main
+
+    try:
+        main()
+    except SystemExit as exc:
+        if exc.code is None:
+            return 0
+        if isinstance(exc.code, int):
+            return exc.code
+        print(exc.code, file=sys.stderr)
+        return 1
+    return 0
+
+
+def _exit(code: int) -> None:
+    """End as the interpreter would, minus its module teardown (~0.5 s with torch loaded)."""
+    import atexit
+
+    try:
+        atexit._run_exitfuncs()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+        os._exit(code & 0xFF if code >= 0 else 1)
