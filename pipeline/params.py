@@ -184,7 +184,7 @@ class QuickParams(Strict):
     epochs: int = Field(1, gt=0)
     max_steps_per_epoch: int = Field(2, gt=0)
     batch_size: int = Field(8, gt=0)  # at most this global batch (a multiple of train.devices x train.nodes)
-    eval_samples: int = Field(10, gt=0)  # test/validation images used by evaluate/export in quick mode
+    eval_samples: int = Field(4, gt=0)  # test/validation images used by evaluate/export in quick mode
     bench_batch_sizes: list[int] = Field(default_factory=lambda: [1, 4])
     bench_iterations: int = Field(3, gt=0)
     bench_warmup: int = Field(1, ge=0)

@@ -16,8 +16,8 @@ child per command, the way multiprocessing's forkserver or PyTorch's DataLoader 
   them (SIGKILL), the server ends the child;
 - a server serves one interpreter, sys.path and environment (DVC_STAGE and other per-command variables aside): the
   key of its socket hashes them, so any difference gets its own server, and nothing read from the environment at
-  import time can differ from a fresh start. It exits after IDLE_SECONDS without a command, and never runs one of
-  its own: it imports, forks and waits.
+  import time can differ from a fresh start. It exits after IDLE_SECONDS without a command (NETPIPE_WARM_IDLE
+  sets them), and never runs one of its own: it imports, forks and waits.
 
 NETPIPE_WARM=0 turns it off (NETPIPE_WARM=1 turns it on outside DVC); whatever goes wrong before the child
 starts (no socket, no server yet, a refused connection) runs the command as a plain process. Linux only.
@@ -60,6 +60,8 @@ def socket_dir() -> str | None:
     """A directory only this user can use (created 0700), or None."""
     base = os.environ.get("XDG_RUNTIME_DIR") or os.environ.get("TMPDIR") or "/tmp"
     path = os.path.join(base, f"netpipe-warm-{os.getuid()}")
+    if len(path) > 60:  # a socket's whole path must fit in 107 bytes (sun_path)
+        path = f"/tmp/netpipe-warm-{os.getuid()}"
     try:
         os.mkdir(path, 0o700)
     except FileExistsError:
@@ -190,9 +192,10 @@ def serve(path: str) -> None:
     listener.listen(8)
     children: dict[int, socket.socket] = {}  # child pid -> its command's connection
     dropped: dict[int, float] = {}  # child pid -> when its command went away (SIGTERM sent)
+    idle = float(os.environ.get("NETPIPE_WARM_IDLE", IDLE_SECONDS))
     last = time.monotonic()
     try:
-        while children or time.monotonic() - last < IDLE_SECONDS:
+        while children or time.monotonic() - last < idle:
             ready, _, _ = select.select([listener, *children.values()], [], [], 0.05)
             for sock in ready:
                 if sock is listener:
@@ -295,6 +298,7 @@ def _child(conn, listener, children, request: dict, fds: list[int]) -> None:
         os.environ["NETPIPE_WARM"] = "0"  # this is the command: it (and what it starts) runs here
         sys.path[:] = request["path"]
         sys.argv = list(request["argv"])
+        _name(" ".join(sys.argv[1:2]))
         for name in [m for m in sys.modules if m == "pipeline" or m.startswith("pipeline.")]:
             del sys.modules[name]
         _fresh_streams()
@@ -311,6 +315,16 @@ def _child(conn, listener, children, request: dict, fds: list[int]) -> None:
             pass
     finally:
         _exit(code)
+
+
+def _name(command: str) -> None:
+    """The name `ps -o comm` and top show: "netpipe train", not the server's "python3"."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(15, f"netpipe {command}".encode()[:15], 0, 0, 0)  # PR_SET_NAME
+    except Exception:
+        pass
 
 
 def _fresh_streams() -> None:
