@@ -228,12 +228,13 @@ def run_typer() -> Optional[int]:
 
 def main() -> None:
     args = sys.argv[1:]
-    from . import warm
+    if args[:1] != ["predict"]:  # a DVC stage's command: from a warm server if there is one (warm.py)
+        from . import warm
 
-    if warm.wanted(sys.argv):
-        code = warm.run(sys.argv)
-        if code is not None:
-            sys.exit(code)
+        if warm.wanted(sys.argv):
+            code = warm.run(sys.argv)
+            if code is not None:
+                sys.exit(code)
     options = predict_options(args[1:]) if args[:1] == ["predict"] else None
     try:
         code = run_predict(options) if options is not None else run_typer()

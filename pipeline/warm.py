@@ -52,7 +52,8 @@ def wanted(argv: list[str]) -> bool:
 
 def _key() -> str:
     env = sorted((k, v) for k, v in os.environ.items() if k not in VOLATILE_ENV)
-    blob = json.dumps([PROTOCOL, sys.executable, sys.path, env, sys.flags.optimize])
+    here = os.getcwd() if "" in sys.path else None  # `python -c`: imports resolve from the working directory too
+    blob = json.dumps([PROTOCOL, sys.executable, sys.path, here, env, sys.flags.optimize])
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
@@ -199,7 +200,7 @@ def serve(path: str) -> None:
             ready, _, _ = select.select([listener, *children.values()], [], [], 0.05)
             for sock in ready:
                 if sock is listener:
-                    pid = _accept(listener, children)
+                    pid = _accept(listener, children, lock)
                     if pid is not None:
                         last = time.monotonic()
                     continue
@@ -246,7 +247,7 @@ def _kill(pid: int, sig: int) -> None:
         pass
 
 
-def _accept(listener: socket.socket, children: dict) -> int | None:
+def _accept(listener: socket.socket, children: dict, lock) -> int | None:
     conn, _ = listener.accept()
     fds: list[int] = []
     try:  # the descriptors come with the message's first bytes: read those with recv_fds
@@ -265,7 +266,7 @@ def _accept(listener: socket.socket, children: dict) -> int | None:
         return None
     pid = os.fork()
     if pid == 0:  # the child: never returns
-        _child(conn, listener, children, request, fds)
+        _child((conn, listener, lock, *children.values()), request, fds)
     for fd in fds:
         os.close(fd)
     try:
@@ -276,15 +277,14 @@ def _accept(listener: socket.socket, children: dict) -> int | None:
     return pid
 
 
-def _child(conn, listener, children, request: dict, fds: list[int]) -> None:
+def _child(servers_files: tuple, request: dict, fds: list[int]) -> None:
+    """Become the command (see the module docstring) and run it; never returns."""
     import signal
 
     code = 1
     try:
-        listener.close()
-        conn.close()
-        for other in children.values():
-            other.close()
+        for f in servers_files:  # the socket, the lock, the other commands' connections: the server's, not ours
+            f.close()
         os.setpgid(0, 0)
         for name in ("SIGTERM", "SIGHUP", "SIGQUIT", "SIGCHLD"):
             signal.signal(getattr(signal, name), signal.SIG_DFL)
