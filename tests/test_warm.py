@@ -199,3 +199,14 @@ def test_no_private_socket_directory_means_a_plain_run(monkeypatch):
         assert not list(shared.iterdir())
     finally:
         shutil.rmtree(base)
+
+
+def test_a_stopped_server_ends_its_commands_and_they_say_so(copy):
+    root, env, runtime = copy
+    _sleepy(root)
+    proc, child = _start_sleepy(root, env)
+    for lock in runtime.glob("netpipe-warm-*/*.lock"):
+        _stop(lock)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1 and "lost the warm-start server" in err, err
+    assert _gone(child, 10)
