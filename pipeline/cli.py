@@ -228,15 +228,13 @@ def run_typer() -> Optional[int]:
 
 def main() -> None:
     args = sys.argv[1:]
-    if args[:1] != ["predict"]:  # a DVC stage's command: from a warm server if there is one (warm.py)
-        from . import warm
-
-        if warm.wanted(sys.argv):
-            code = warm.run(sys.argv)
-            if code is not None:
-                sys.exit(code)
     options = predict_options(args[1:]) if args[:1] == ["predict"] else None
     try:
+        if args[:1] != ["predict"]:  # a DVC stage's command: from a warm server if there is one (warm.py)
+            from . import warm
+
+            if warm.wanted(sys.argv) and (served := warm.run(sys.argv)) is not None:
+                sys.exit(served)
         code = run_predict(options) if options is not None else run_typer()
     except NetpipeError as exc:
         print(f"netpipe: error: {exc}", file=sys.stderr)

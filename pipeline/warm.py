@@ -42,6 +42,7 @@ KILL_GRACE_SECONDS = 10.0
 VOLATILE_ENV = frozenset({"DVC_STAGE", "_", "SHLVL", "PWD", "OLDPWD"})
 FORWARDED_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT")
 _HEADER = struct.Struct("!I")
+_OLD_STREAMS: list = []  # a child's: the server's sys.stdout and sys.stderr, which now write to the command's fds
 
 
 def wanted(argv: list[str]) -> bool:
@@ -54,7 +55,8 @@ def wanted(argv: list[str]) -> bool:
 def _key() -> str:
     env = sorted((k, v) for k, v in os.environ.items() if k not in VOLATILE_ENV)
     here = os.getcwd() if "" in sys.path else None  # `python -c`: imports resolve from the working directory too
-    blob = json.dumps([PROTOCOL, sys.executable, sys.path, here, env, sys.flags.optimize])
+    nice = os.getpriority(os.PRIO_PROCESS, 0)  # a child could raise its niceness, not lower it: part of the key
+    blob = json.dumps([PROTOCOL, sys.executable, sys.path, here, env, sys.flags.optimize, nice])
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
@@ -104,37 +106,56 @@ def _recv(conn: socket.socket) -> dict:
 # ---------------------------------------------------------------------------------------------------- the command
 def run(argv: list[str]) -> int | None:
     """Run `netpipe ARGV` in a child of the warm server and return its exit code; None: not run, run it here."""
+    import signal
+
     d = socket_dir()
     if d is None:
         return None
     path = os.path.join(d, _key() + ".sock")
-    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        conn.connect(path)
-        request = {"argv": list(argv), "cwd": os.getcwd(), "env": dict(os.environ), "path": list(sys.path)}
-        _send(conn, request, [0, 1, 2])
-        reply = _recv(conn)
-    except (OSError, EOFError, ValueError):
-        conn.close()
-        _start_server(path)
-        return None
-    if "pid" not in reply:  # the server could not start a child: run it here
-        conn.close()
-        return None
-    return _wait(conn, reply["pid"])
-
-
-def _wait(conn: socket.socket, pid: int) -> int:
-    import signal
+    # signals from the start: held until the child's pid is known, then passed on; re-raised here if it never is.
+    # One this process ignores (nohup, a background job) stays ignored, here and in the child.
+    ignored = [n for n in FORWARDED_SIGNALS if signal.getsignal(getattr(signal, n)) is signal.SIG_IGN]
+    held: list[int] = []
+    target: list[int] = []
 
     def forward(signum, _frame):
+        if not target:
+            held.append(signum)
+            return
         try:
-            os.killpg(pid, signum)  # its process group, as a terminal's Ctrl-C reaches every process of the job
+            os.killpg(target[0], signum)  # its process group, as a terminal's Ctrl-C reaches every process of the job
         except ProcessLookupError:
             pass
 
-    for name in FORWARDED_SIGNALS:
-        signal.signal(getattr(signal, name), forward)
+    previous = {n: signal.signal(getattr(signal, n), forward) for n in FORWARDED_SIGNALS if n not in ignored}
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    reply: dict = {}
+    try:
+        conn.connect(path)
+        umask = os.umask(0)
+        os.umask(umask)
+        request = {"argv": list(argv), "cwd": os.getcwd(), "env": dict(os.environ), "path": list(sys.path),
+                   "ignored": ignored, "umask": umask, "cpus": sorted(os.sched_getaffinity(0))}
+        _send(conn, request, [0, 1, 2])
+        reply = _recv(conn)
+    except (OSError, EOFError, ValueError):
+        _start_server(path)
+    if "pid" not in reply:  # no server, or it could not start a child: run it here, as if it had all along
+        conn.close()
+        for name, handler in previous.items():
+            signal.signal(getattr(signal, name), handler)
+        for signum in held:
+            os.kill(os.getpid(), signum)
+        return None
+    target.append(reply["pid"])
+    for signum in held:
+        forward(signum, None)
+    return _wait(conn, reply["pid"], previous)
+
+
+def _wait(conn: socket.socket, pid: int, handlers: dict) -> int:
+    import signal
+
     while True:
         try:
             reply = _recv(conn)
@@ -146,7 +167,7 @@ def _wait(conn: socket.socket, pid: int) -> int:
                   "run it again, or with NETPIPE_WARM=0", file=sys.stderr)
             return 1
     if "signal" in reply:  # end as the child did, so DVC sees the same status
-        for name in FORWARDED_SIGNALS:
+        for name in handlers:
             signal.signal(getattr(signal, name), signal.SIG_DFL)
         os.kill(os.getpid(), reply["signal"])
         return 128 + reply["signal"]
@@ -250,7 +271,8 @@ def serve(path: str) -> None:
 
 
 def _kill(pid: int, sig: int) -> None:
-    """Signal the child's process group (it leads one: torchrun's workers are in it)."""
+    """Signal the child's process group (it leads one; the processes it starts are in it unless they start a session
+    of their own, as torchrun's workers do, and it passes the signal on to them itself, as in a plain run)."""
     try:
         os.killpg(pid, sig)
     except ProcessLookupError:
@@ -258,7 +280,10 @@ def _kill(pid: int, sig: int) -> None:
 
 
 def _accept(listener: socket.socket, children: dict, lock) -> int | None:
-    conn, _ = listener.accept()
+    try:
+        conn, _ = listener.accept()
+    except OSError:  # e.g. out of descriptors: that command runs itself
+        return None
     fds: list[int] = []
     try:  # the descriptors come with the message's first bytes: read those with recv_fds
         conn.settimeout(5.0)
@@ -274,16 +299,31 @@ def _accept(listener: socket.socket, children: dict, lock) -> int | None:
             os.close(fd)
         conn.close()
         return None
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError as exc:  # e.g. out of memory: the command runs itself
+        pid = None
+        error = str(exc)
     if pid == 0:  # the child: never returns
         _child((conn, listener, lock, *children.values()), request, fds)
     for fd in fds:
         os.close(fd)
+    if pid is None:
+        try:
+            _send(conn, {"error": error})
+        except OSError:
+            pass
+        conn.close()
+        return None
+    children[pid] = conn
+    try:
+        os.setpgid(pid, pid)  # as the child does: whichever runs first, its group exists before anyone signals it
+    except OSError:
+        pass
     try:
         _send(conn, {"pid": pid})
     except OSError:
         pass
-    children[pid] = conn
     return pid
 
 
@@ -291,14 +331,23 @@ def _child(servers_files: tuple, request: dict, fds: list[int]) -> None:
     """Become the command (see the module docstring) and run it; never returns."""
     import signal
 
+    server = os.getppid()
     code = 1
     try:
         for f in servers_files:  # the socket, the lock, the other commands' connections: the server's, not ours
             f.close()
         os.setpgid(0, 0)
+        _on_server_death(signal.SIGTERM, server)  # a SIGKILLed server: the command ends (train saves its state)
         for name in ("SIGTERM", "SIGHUP", "SIGQUIT", "SIGCHLD"):
             signal.signal(getattr(signal, name), signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        for name in request.get("ignored", ()):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
+        os.umask(request["umask"])
+        try:
+            os.sched_setaffinity(0, request["cpus"])  # `taskset` on the command: torch's thread count follows it
+        except OSError:
+            pass
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
             os.close(fd)
@@ -312,6 +361,7 @@ def _child(servers_files: tuple, request: dict, fds: list[int]) -> None:
         for name in [m for m in sys.modules if m == "pipeline" or m.startswith("pipeline.")]:
             del sys.modules[name]
         _fresh_streams()
+        _fresh_warnings()
         if "numpy" in sys.modules:  # a fresh process seeds numpy's global generator from the OS, not a copy
             sys.modules["numpy"].random.seed()
         code = _main()
@@ -325,6 +375,26 @@ def _child(servers_files: tuple, request: dict, fds: list[int]) -> None:
             pass
     finally:
         _exit(code)
+
+
+def _on_server_death(signum: int, server: int) -> None:
+    import ctypes
+
+    try:
+        ctypes.CDLL(None).prctl(1, signum, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+    if os.getppid() != server:  # it died before the request took effect
+        os.kill(os.getpid(), signum)
+
+
+def _fresh_warnings() -> None:
+    """Warnings the server's imports raised are not 'already shown' for the command: a plain run shows them."""
+    import warnings
+
+    filters = list(warnings.filters)
+    warnings.resetwarnings()  # marks every module's registry of shown warnings stale
+    warnings.filters[:] = filters
 
 
 def _name(command: str) -> None:
@@ -342,6 +412,7 @@ def _fresh_streams() -> None:
     import io
 
     unbuffered = bool(os.environ.get("PYTHONUNBUFFERED"))
+    _OLD_STREAMS.extend(s for s in (sys.stdout, sys.stderr) if s is not None)
     for fd, name, mode in ((0, "stdin", "r"), (1, "stdout", "w"), (2, "stderr", "w")):
         old = getattr(sys, name)  # the server's, opened on /dev/null with the same environment: same encoding
         try:
@@ -371,15 +442,18 @@ def _main() -> int:
 
 
 def _exit(code: int) -> None:
-    """End as the interpreter would, minus its module teardown (~0.5 s with torch loaded)."""
+    """End as the interpreter would (join non-daemon threads, atexit, flush), minus its module teardown (~0.5 s
+    with torch loaded)."""
     import atexit
+    import threading
 
     try:
+        threading._shutdown()
         atexit._run_exitfuncs()
     finally:
-        for stream in (sys.stdout, sys.stderr):
+        for stream in (sys.stdout, sys.stderr, *_OLD_STREAMS):  # the old ones: handlers made at import hold them
             try:
                 stream.flush()
             except Exception:
                 pass
-        os._exit(code & 0xFF if code >= 0 else 1)
+        os._exit(code & 0xFF)  # as the interpreter maps sys.exit(-1) to 255

@@ -53,7 +53,10 @@ def copy(tmp_path):
 
 def _stop(lock: Path) -> None:
     for line in subprocess.run(["pgrep", "-f", str(lock.with_suffix(""))], capture_output=True, text=True).stdout.split():
-        os.kill(int(line), signal.SIGTERM)
+        try:
+            os.kill(int(line), signal.SIGTERM)
+        except ProcessLookupError:  # a server that lost the lock to another has exited meanwhile
+            pass
 
 
 def _client(root: Path, env: dict, *args: str, **kw) -> subprocess.CompletedProcess:
@@ -106,11 +109,11 @@ def _sleepy(root: Path) -> None:
     cli.write_text(text.replace("def run_typer() -> Optional[int]:\n", hook))
 
 
-def _start_sleepy(root: Path, env: dict) -> tuple[subprocess.Popen, int]:
+def _start_sleepy(root: Path, env: dict, **popen) -> tuple[subprocess.Popen, int]:
     assert "served=" in _served(root, env, "evaluate", "no_such_variant").stderr
     (root / "sleepy.pid").unlink(missing_ok=True)
     proc = subprocess.Popen([sys.executable, "-c", CLIENT, "evaluate", "sleepy"], cwd=root, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
     deadline = time.monotonic() + 60
     while not (root / "sleepy.pid").exists() or not (root / "sleepy.pid").read_text():
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
@@ -210,3 +213,17 @@ def test_a_stopped_server_ends_its_commands_and_they_say_so(copy):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 1 and "lost the warm-start server" in err, err
     assert _gone(child, 10)
+
+
+def test_a_signal_the_command_ignores_stays_ignored(copy):
+    """`nohup dvc repro &`: SIGHUP ignored by the command is ignored by its child too, as by a plain process."""
+    root, env, _ = copy
+    _sleepy(root)
+    proc, child = _start_sleepy(root, env, preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    proc.send_signal(signal.SIGHUP)
+    os.kill(child, signal.SIGHUP)
+    time.sleep(1)
+    assert proc.poll() is None and not _gone(child, 0.1)
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGTERM and _gone(child, 10)
