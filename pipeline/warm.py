@@ -82,10 +82,11 @@ def socket_dir() -> str | None:
 
 def _send(conn: socket.socket, obj: dict, fds: list[int] | None = None) -> None:
     data = json.dumps(obj).encode()
+    frame = _HEADER.pack(len(data)) + data
     if fds:
-        socket.send_fds(conn, [_HEADER.pack(len(data)) + data], fds)
+        socket.send_fds(conn, [frame], fds)
     else:
-        conn.sendall(_HEADER.pack(len(data)) + data)
+        conn.sendall(frame)
 
 
 def _recv_exact(conn: socket.socket, n: int) -> bytes:
@@ -156,16 +157,12 @@ def run(argv: list[str]) -> int | None:
 def _wait(conn: socket.socket, pid: int, handlers: dict) -> int:
     import signal
 
-    while True:
-        try:
-            reply = _recv(conn)
-            break
-        except InterruptedError:
-            continue
-        except (OSError, EOFError, ValueError):
-            print(f"netpipe: error: lost the warm-start server running this command (pid {pid}); "
-                  "run it again, or with NETPIPE_WARM=0", file=sys.stderr)
-            return 1
+    try:  # a forwarded signal interrupts recv, which Python then resumes (PEP 475)
+        reply = _recv(conn)
+    except (OSError, EOFError, ValueError):
+        print(f"netpipe: error: lost the warm-start server running this command (pid {pid}); "
+              "run it again, or with NETPIPE_WARM=0", file=sys.stderr)
+        return 1
     if "signal" in reply:  # end as the child did, so DVC sees the same status
         for name in handlers:
             signal.signal(getattr(signal, name), signal.SIG_DFL)
@@ -377,13 +374,17 @@ def _child(servers_files: tuple, request: dict, fds: list[int]) -> None:
         _exit(code)
 
 
-def _on_server_death(signum: int, server: int) -> None:
-    import ctypes
-
+def _prctl(option: int, arg) -> None:
     try:
-        ctypes.CDLL(None).prctl(1, signum, 0, 0, 0)  # PR_SET_PDEATHSIG
+        import ctypes
+
+        ctypes.CDLL(None).prctl(option, arg, 0, 0, 0)
     except Exception:
         pass
+
+
+def _on_server_death(signum: int, server: int) -> None:
+    _prctl(1, signum)  # PR_SET_PDEATHSIG
     if os.getppid() != server:  # it died before the request took effect
         os.kill(os.getpid(), signum)
 
@@ -399,12 +400,7 @@ def _fresh_warnings() -> None:
 
 def _name(command: str) -> None:
     """The name `ps -o comm` and top show: "netpipe train", not the server's "python3"."""
-    try:
-        import ctypes
-
-        ctypes.CDLL(None).prctl(15, f"netpipe {command}".encode()[:15], 0, 0, 0)  # PR_SET_NAME
-    except Exception:
-        pass
+    _prctl(15, f"netpipe {command}".encode()[:15])  # PR_SET_NAME
 
 
 def _fresh_streams() -> None:

@@ -50,7 +50,8 @@ def trunc_normal_(t: torch.Tensor, mean: float, std: float, a: float, b: float) 
     alexnet_thinner_4_short run started from those draws."""
     if t.is_meta:
         return t
-    keep = 0.5 * (math.erf((b - mean) / (std * math.sqrt(2))) - math.erf((a - mean) / (std * math.sqrt(2))))
+    scale = std * math.sqrt(2)
+    keep = 0.5 * (math.erf((b - mean) / scale) - math.erf((a - mean) / scale))  # the normal's mass inside [a, b]
     if keep <= 0.3 or not t.is_contiguous():
         return nn.init.trunc_normal_(t, mean, std, a, b)
     lo, hi = t.new_tensor(a).item(), t.new_tensor(b).item()  # the bounds as the tensor's dtype holds them
