@@ -115,6 +115,20 @@ def _time_best(fn: Callable[[], None], sync: Callable[[], None], min_time: float
     return best
 
 
+def _copy_seconds(dev: torch.device, nbytes: int, sync: Callable[[], None], quick: bool) -> float:
+    """Best time to copy `nbytes` of fp32 on `dev` (the buffers are freed when this returns)."""
+    src = torch.empty(nbytes // 4, dtype=torch.float32, device=dev).uniform_()
+    dst = torch.empty_like(src)
+    return _time_best(lambda: dst.copy_(src), sync, 0.0 if quick else 0.2, 3 if quick else 20)
+
+
+def _matmul_seconds(dev: torch.device, n: int, dtype: torch.dtype, sync: Callable[[], None], quick: bool) -> float:
+    """Best time of one n x n matmul on `dev` (the operands are freed when this returns)."""
+    a = torch.randn(n, n, device=dev, dtype=dtype)
+    b = torch.randn(n, n, device=dev, dtype=dtype)
+    return _time_best(lambda: torch.mm(a, b), sync, 0.0 if quick else 0.3, 3 if quick else 50)
+
+
 def measure_peak(dev: torch.device, precisions: list[str], quick: bool = False) -> dict:
     """Peak matmul FLOP/s per precision and copy bytes/s of one device, measured now (best of a few runs; the
     quick check takes the best of 3, not of 0.2-0.3 s of runs: 0.7 s less a bench process on 2 cores)."""
@@ -123,21 +137,14 @@ def measure_peak(dev: torch.device, precisions: list[str], quick: bool = False) 
     out: dict[str, Any] = {"device": torch.cuda.get_device_name(dev) if cuda else f"cpu ({cpu_model()}, "
                                                                                   f"{torch.get_num_threads()} threads)"}
     nbytes = (1 << 30) if cuda else (128 << 20)
-    src = torch.empty(nbytes // 4, dtype=torch.float32, device=dev).uniform_()
-    dst = torch.empty_like(src)
-    t = _time_best(lambda: dst.copy_(src), sync, 0.0 if quick else 0.2, 3 if quick else 20)
-    out["copy_bytes_per_s"] = 2 * nbytes / t  # read + write
+    out["copy_bytes_per_s"] = 2 * nbytes / _copy_seconds(dev, nbytes, sync, quick)  # read + write
     out["copy_bytes"] = nbytes
-    del src, dst
     for prec in precisions:
         if not cuda and not (prec == "fp32" or (prec == "bf16" and speed.bf16_native())):
             continue  # CPU fp16 (and bf16 without native support) computes in fp32: the fp32 peak applies (peak_for)
         n = 8192 if cuda else 1024
-        a = torch.randn(n, n, device=dev, dtype=_TORCH_DTYPE[prec])
-        b = torch.randn(n, n, device=dev, dtype=_TORCH_DTYPE[prec])
-        t = _time_best(lambda: torch.mm(a, b), sync, 0.0 if quick else 0.3, 3 if quick else 50)
+        t = _matmul_seconds(dev, n, _TORCH_DTYPE[prec], sync, quick)
         out[prec] = {"matmul_flops_per_s": 2 * n**3 / t, "matmul_n": n}
-        del a, b
     if cuda:
         torch.cuda.empty_cache()
     return out
@@ -330,12 +337,6 @@ def _ort_io(sess, batch: int, num_classes: int) -> tuple[str, Any, str, Any]:
 NO_ORT_CUDA = "no CUDA device usable by onnxruntime's CUDA provider"
 
 
-def _ort_cuda_ok() -> bool:
-    import onnxruntime as ort
-
-    return "CUDAExecutionProvider" in ort.get_available_providers() and runtime.cuda_usable()
-
-
 def _onnx_path(variant: str, precision: str):
     if precision == "bf16":
         raise Skip("no bf16 ONNX model (export writes fp32 and fp16)")
@@ -458,7 +459,7 @@ def _run_torch(R: Runner, backend: str, precision: str, base: nn.Module, inputs:
             torch.cuda.current_stream().wait_stream(s)
             g = torch.cuda.CUDAGraph()
             with torch.cuda.graph(g), torch.no_grad():
-                static_y = model(static_x)  # noqa: F841  (kept alive by the graph's pool)
+                holder["y"] = model(static_x)  # the graph's output, kept alive with it
             g.replay()
             holder["g"] = g
 
@@ -467,15 +468,12 @@ def _run_torch(R: Runner, backend: str, precision: str, base: nn.Module, inputs:
         return (lambda: holder["g"].replay()), timer, first
 
     R.each_batch(backend, precision, make, on_cpu=not cuda)
-    del model
-    if cuda:
-        torch.cuda.empty_cache()
 
 
 def _run_ort(R: Runner, backend: str, precision: str, num_classes: int, inputs: dict[int, torch.Tensor],
              graph: bool = False) -> None:
     cuda = backend == "ort_cuda"
-    if cuda and not _ort_cuda_ok():
+    if cuda and not runtime.cuda_usable():
         raise Skip(NO_ORT_CUDA)
     path = _onnx_path(R.variant, precision)
     t0 = time.perf_counter()
@@ -545,7 +543,7 @@ def run(p: Params, variant: str) -> dict:
 
     dev = torch_device()
     cuda_torch = dev.type == "cuda"
-    cuda_ort = _ort_cuda_ok()
+    cuda_ort = runtime.cuda_usable()
     if cuda_torch:
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True
@@ -586,6 +584,8 @@ def _measure_all(R: "Runner", base, inputs: dict, dev: torch.device, num_classes
             R.skip(name, prec, str(exc))
         except Exception as exc:
             R.skip(name, prec, first_line(exc, with_type=True))
+        if dev.type == "cuda":  # the backend's model and buffers went with its function: give their memory back
+            torch.cuda.empty_cache()
 
     def ort_cuda_graph(prec: str) -> None:
         if not cuda_ort:

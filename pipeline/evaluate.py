@@ -57,7 +57,9 @@ def protocol(net: NetParams) -> str:
 def crop_logits(forward: Callable[[torch.Tensor], torch.Tensor], x_u8: np.ndarray, net: NetParams,
                 mean: torch.Tensor, std: torch.Tensor, dev: torch.device) -> torch.Tensor:
     """Logits (N, K, classes) of every eval view of uint8 images; `forward` maps a normalised float batch
-    (n, C, S, S) to logits: a PyTorch model, or onnxruntime wrapped (export.py). Views [:, CENTRE] = single crop."""
+    (n, C, S, S) to logits: a PyTorch model, or onnxruntime wrapped (export.py). Views [:, CENTRE] = single crop.
+    The views are cut on the CPU whatever `dev` the network runs on: export compares this stage's accuracy with
+    onnxruntime's image for image, so both must see the same pixels."""
     ev, size = net.eval, net.input_size
 
     def views(xb: torch.Tensor) -> torch.Tensor:  # (K, n, C, S, S)
@@ -66,7 +68,8 @@ def crop_logits(forward: Callable[[torch.Tensor], torch.Tensor], x_u8: np.ndarra
     def per_view(v: torch.Tensor) -> torch.Tensor:  # K passes of n images -> (n, K, classes)
         return torch.stack([forward(c) for c in v], 1)
 
-    return predict_logits(per_view, torch.from_numpy(np.ascontiguousarray(x_u8)), views, ev.batch_size, mean, std, dev)
+    return predict_logits(per_view, torch.from_numpy(np.ascontiguousarray(x_u8)), views, ev.batch_size, mean, std, dev,
+                          views_on_cpu=True)
 
 
 def topk(scores: torch.Tensor, y: torch.Tensor, k: int) -> float:

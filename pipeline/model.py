@@ -92,11 +92,14 @@ def load_model(p: Params, variant: str, dev: torch.device | None = None) -> tupl
 
 @torch.no_grad()
 def predict_logits(model: nn.Module, x_u8: torch.Tensor, view, batch_size: int, mean, std,
-                   dev: torch.device, amp: bool = False) -> torch.Tensor:
-    """Logits (fp32, on CPU) for uint8 images, batch by batch; `view(batch)` cuts the crop(s) to feed."""
+                   dev: torch.device, amp: bool = False, views_on_cpu: bool = False) -> torch.Tensor:
+    """Logits (fp32, on CPU) for uint8 images, batch by batch; `view(batch)` cuts the crop(s) to feed, on `dev`, or
+    on the CPU with `views_on_cpu` (the same pixels on every machine: torchvision resizes uint8 on CUDA through
+    float32, on the CPU with a uint8 kernel, and 13-18% of the pixels then differ by one level)."""
     out = []
     for i in range(0, len(x_u8), batch_size):
-        xb = view(x_u8[i:i + batch_size].to(dev, non_blocking=True))
+        xb = x_u8[i:i + batch_size]
+        xb = view(xb).to(dev, non_blocking=True) if views_on_cpu else view(xb.to(dev, non_blocking=True))
         with autocast(dev, amp):
             out.append(model(transforms.normalize(xb, mean, std).contiguous()).float())
     return torch.cat(out).cpu() if out else torch.empty(0)

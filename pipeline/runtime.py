@@ -2,7 +2,8 @@
 
 onnxruntime-gpu lists the CUDA provider even where no GPU is usable, and asking for it there prints
 "Failed to load library ... libcublasLt.so.13" before falling back. We first check, quietly, that the
-CUDA driver and cuBLAS can be loaded and that a device exists; only then do we ask for the CUDA provider.
+CUDA driver and cuBLAS can be loaded and that a device exists; only then do we ask for the CUDA provider. Beside a
+CUDA torch, the CPU build of onnxruntime has no CUDA provider at all: that is asked first.
 """
 
 from __future__ import annotations
@@ -16,11 +17,20 @@ from typing import Sequence
 from .errors import InputError, first_line
 
 
-@functools.lru_cache(maxsize=1)
 def cuda_usable() -> bool:
-    """True when a CUDA device is present and the libraries onnxruntime's CUDA provider needs can load."""
+    """True when onnxruntime's CUDA provider can run here: this onnxruntime has one (onnxruntime-gpu; the CPU build,
+    as on the GPU machine, has none) and a CUDA device with the libraries it needs is there."""
     if os.environ.get("NETPIPE_FORCE_CPU"):
         return False
+    import onnxruntime as ort
+
+    return "CUDAExecutionProvider" in ort.get_available_providers() and cuda_libraries_load()
+
+
+@functools.lru_cache(maxsize=1)
+def cuda_libraries_load() -> bool:
+    """The driver side, asked quietly: a CUDA device is present and the CUDA 13 libraries that onnxruntime's CUDA
+    provider needs (libcuda, cuBLAS) load."""
     try:
         libcuda = ctypes.CDLL("libcuda.so.1")
     except OSError:
@@ -40,10 +50,7 @@ def cuda_usable() -> bool:
 
 
 def providers(prefer_cuda: bool = True) -> list[str]:
-    import onnxruntime as ort
-
-    avail = ort.get_available_providers()
-    if prefer_cuda and "CUDAExecutionProvider" in avail and cuda_usable():
+    if prefer_cuda and cuda_usable():
         return ["CUDAExecutionProvider", "CPUExecutionProvider"]
     return ["CPUExecutionProvider"]
 

@@ -21,6 +21,7 @@ report's training-speed table.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -218,5 +219,5 @@ def choose(model: nn.Module, dev: torch.device, *, amp: bool, channels_last: boo
 
 
 def autocast(dev: torch.device, amp: bool):
-    """bf16 autocast on the device when `amp` (CUDA or CPU); a no-op otherwise."""
-    return torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp)
+    """bf16 autocast on the device when `amp` (CUDA or CPU); a no-op otherwise (on any device type)."""
+    return torch.autocast(dev.type, dtype=torch.bfloat16) if amp else contextlib.nullcontext()

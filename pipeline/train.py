@@ -25,6 +25,7 @@ import csv
 import io
 import math
 import os
+import re
 import signal
 import sys
 import time
@@ -90,6 +91,21 @@ def make_optimizer(model: nn.Module, net: NetParams) -> torch.optim.Optimizer:
         return torch.optim.SGD(groups, lr=o.lr, momentum=o.momentum, nesterov=o.name == "nesterov")
     cls = torch.optim.Adam if o.name == "adam" else torch.optim.AdamW
     return cls(groups, lr=o.lr, betas=o.betas)
+
+
+def use_deterministic(dev: torch.device) -> None:
+    """`deterministic: true`: deterministic kernels only. On CUDA, cuBLAS needs its fixed workspace for that, set
+    through the environment before its first call (unless the user set one)."""
+    if dev.type == "cuda":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True)
+
+
+def not_deterministic(exc: BaseException) -> str | None:
+    """The operation named by torch's error for a kernel with no deterministic implementation (LRN's backward on
+    CUDA, avg_pool3d_backward_cuda, for one), else None."""
+    m = re.match(r"(\S+) does not have a deterministic implementation", str(exc))
+    return m.group(1) if m else None
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -251,6 +267,10 @@ def run(p: Params, variant: str) -> dict:
                   file=sys.stderr)
         sys.exit(128 + stop.signum)
     except RuntimeError as exc:
+        if not_deterministic(exc):
+            raise NetpipeError(f"nets.{variant}.train.deterministic is true, but {not_deterministic(exc)} has no "
+                               f"deterministic kernel on {dev.type.upper()}: set deterministic: false for this variant "
+                               "(or use a network without that operation)") from None
         if not distributed.peer_lost(exc):
             raise
         # another rank died in the middle of a collective: torchrun names it and stops the run
@@ -471,7 +491,7 @@ def _setup(p: Params, variant: str, d: distributed.Dist, dev: torch.device):
     code_hash = code.code_hash("train")  # the code this stage runs (dvc.yaml's deps): a resumed run must match it
     torch.manual_seed(p.seed)
     if tp.deterministic:
-        torch.use_deterministic_algorithms(True)
+        use_deterministic(dev)
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = not tp.deterministic
         torch.backends.cuda.matmul.allow_tf32 = True

@@ -1,5 +1,36 @@
-# data fixtures
+# the CPU's kind: CI runs on machines with native bf16 (AMX or AVX512-BF16) and on machines without (AVX2 only)
 import pytest
+
+_CPU_DEPENDENT = pytest.StashKey[list]()
+
+
+def _cpu_kind() -> str:
+    from pipeline import speed
+
+    return ("native bf16" if speed.bf16_native() else "no native bf16") + f" ({speed.cpu_model()})"
+
+
+def pytest_report_header(config):
+    return f"CPU: {_cpu_kind()}"
+
+
+@pytest.fixture
+def cpu_kind(request, record_property) -> str:
+    """For a test whose assertions depend on the CPU's abilities: the kind it ran on, named in the test's report
+    properties and in the run's closing summary."""
+    kind = _cpu_kind()
+    record_property("cpu_kind", kind)
+    request.config.stash.setdefault(_CPU_DEPENDENT, []).append(request.node.nodeid)
+    return kind
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    ran = config.stash.get(_CPU_DEPENDENT, [])
+    if ran:
+        terminalreporter.write_line(f"{len(ran)} CPU-dependent tests ran on a CPU with {_cpu_kind()}")
+
+
+# data fixtures
 
 from tests.datagen import make_cifar_batches, make_image_folder, make_mnist_idx
 

@@ -1,9 +1,18 @@
-"""Driving real processes in tests: wait until one prints a given line, to signal it at that point."""
+"""Driving real processes in tests: their PYTHONPATH, and waiting until one prints a given line, to signal it at
+that point."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
+
+
+def pythonpath(*first) -> str:
+    """PYTHONPATH for a test's subprocess: FIRST ahead of the caller's own PYTHONPATH, which is kept (a machine whose
+    packages come from PYTHONPATH, as the GPU machine's, would lose them if a test replaced it)."""
+    old = os.environ.get("PYTHONPATH")
+    return os.pathsep.join([*map(str, first), *([old] if old else [])])
 
 
 def read_until(proc: subprocess.Popen, stream, marker: str, timeout: float) -> list[str]:

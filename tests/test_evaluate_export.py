@@ -359,6 +359,39 @@ def test_onnx_accuracy_equals_pytorch_image_for_image(p):
         assert abs(acc[k] - m[k]) * 100 <= 0.01, k
 
 
+@pytest.mark.parametrize("size", [24, 227])  # a slice of 32x32 images; 28 -> 227 resizes (the MNIST AlexNets)
+def test_eval_views_are_cut_on_the_cpu_whatever_device_the_network_runs_on(monkeypatch, size):
+    """Export recomputes evaluate's accuracy through onnxruntime from crops cut on the CPU and allows 0.01 pp: so
+    evaluate cuts its crops on the CPU too, also when its network runs on a GPU (torchvision's uint8 resize differs
+    between CUDA and the CPU in the last level). The meta device stands in for the GPU: the network is fed there,
+    and every crop was cut on the CPU before it went there."""
+    from types import SimpleNamespace
+
+    from pipeline.params import EvalParams
+
+    net = SimpleNamespace(input_size=size, eval=EvalParams(crop=24 if size == 24 else 28, batch_size=3))
+    x = np.random.default_rng(0).integers(0, 256, (5, 1, 32 if size == 24 else 28, 32 if size == 24 else 28),
+                                          dtype=np.uint8)
+    cut_on = []
+    real_multi_crops = transforms.multi_crops
+
+    def multi_crops(xb, ev, input_size):
+        cut_on.append(xb.device.type)
+        return real_multi_crops(xb, ev, input_size)
+
+    monkeypatch.setattr(transforms, "multi_crops", multi_crops)
+    fed = []
+
+    def forward(c):
+        fed.append(c.device.type)
+        return torch.zeros(len(c), 10)
+
+    meta = torch.device("meta")
+    logits = evaluate.crop_logits(forward, x, net, torch.zeros(1, device=meta), torch.ones(1, device=meta), meta)
+    assert set(cut_on) == {"cpu"} and len(cut_on) == 2  # two batches of at most 3 images
+    assert set(fed) == {"meta"} and logits.shape == (5, transforms.num_crops(net.eval), 10)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # export: failures stop the stage with the measured numbers
 # ---------------------------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ import yaml
 from pipeline import fileio
 from pipeline.errors import NetpipeError
 from tests.datagen import make_cifar_batches
-from tests.procs import read_until
+from tests.procs import pythonpath, read_until
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANT = "alexnet_cifar"  # small and with dropout: exercises the RNG state on resume
@@ -50,7 +50,7 @@ STEPS = 3 * 8  # epochs x max_steps_per_epoch in _project
 
 
 def _env(signal_at: str | None = None) -> dict:
-    env = {**os.environ, "PYTHONPATH": f"{HOOKS}{os.pathsep}{ROOT}", "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONPATH": pythonpath(HOOKS, ROOT), "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     env.pop("NETPIPE_TEST_SIGNAL", None)
     if signal_at:
         env["NETPIPE_TEST_SIGNAL"] = signal_at
@@ -338,7 +338,7 @@ def test_resume_after_a_code_change_starts_over(tmp_path):
     code = tmp_path / "code"
     shutil.copytree(ROOT / "pipeline", code / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
     root = _project(tmp_path / "project")
-    env = {**_env(), "PYTHONPATH": str(code)}
+    env = {**_env(), "PYTHONPATH": pythonpath(code)}
     proc = subprocess.Popen([sys.executable, "-m", "pipeline", "train", VARIANT], cwd=root, env=env,
                             stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     read_until(proc, proc.stderr, f"[{VARIANT}] epoch 1/3:", timeout=300)

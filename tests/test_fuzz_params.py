@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from pipeline import params
 from pipeline.errors import ParamsError
+from tests.procs import pythonpath
 
 ROOT = Path(__file__).resolve().parents[1]
 TEXT = (ROOT / "params.yaml").read_text()
@@ -141,7 +142,7 @@ def test_cli_on_garbage_params(tmp_path):
     for blob in cases:
         (tmp_path / "params.yaml").write_bytes(blob)
         r = subprocess.run([sys.executable, "-m", "pipeline", "train", "x"], cwd=tmp_path, capture_output=True,
-                           text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                           text=True, timeout=60, env={**os.environ, "PYTHONPATH": pythonpath(ROOT)})
         assert r.returncode == 2, (blob[:30], r.stderr)
         assert "Traceback" not in r.stderr
         assert len(r.stderr.strip().splitlines()) == 1 and r.stderr.startswith("netpipe: error: ")

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from tests.datagen import make_cifar_batches, make_image_folder, make_mnist_idx
-from tests.procs import read_until
+from tests.procs import pythonpath, read_until
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -56,7 +56,7 @@ def _env(root: Path) -> dict:
     """The stages run the project copy's own code (PYTHONPATH comes before the editable install), and Python
     writes bytecode as on a user's machine, so __pycache__ appears beside the code DVC hashes as deps."""
     env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "PYTHONPATH": str(root), "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+           "PYTHONPATH": pythonpath(root), "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
            "GIT_COMMITTER_EMAIL": "t@t"}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env

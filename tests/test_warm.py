@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import warm
+from tests.procs import pythonpath
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="warm start is Linux-only")
@@ -42,7 +43,7 @@ def copy(tmp_path):
     shutil.copytree(ROOT / "pipeline", root / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "params.yaml", root / "params.yaml")
     runtime = Path(tempfile.mkdtemp(prefix="nw", dir="/tmp"))  # short: a socket's path must fit in 107 bytes
-    env = {**os.environ, "PYTHONPATH": str(root), "XDG_RUNTIME_DIR": str(runtime), "NETPIPE_WARM": "1",
+    env = {**os.environ, "PYTHONPATH": pythonpath(root), "XDG_RUNTIME_DIR": str(runtime), "NETPIPE_WARM": "1",
            "NETPIPE_WARM_IDLE": "30"}
     env.pop("DVC_STAGE", None)
     yield root, env, runtime

@@ -6,8 +6,9 @@ Nothing in netpipe is replaced.
 NETPIPE_TEST_AUDIT=FILE
     Log every rename onto models/ or artifacts/ (how fileio's atomic writes land) with the writer's RANK and pid.
 
-NETPIPE_TEST_DDP_NO_AVERAGE=1
-    Break multi-process training on purpose (each rank keeps its own gradient), for the DDP negative test.
+NETPIPE_TEST_DDP_GRADIENT=local|half
+    Break multi-process training on purpose, for the DDP negative tests: each rank keeps its own gradient (local),
+    or the averaged gradient is halved (half).
 
 NETPIPE_TEST_SIGNAL="STEP SIGNAL TARGET"  (e.g. "11 SIGTERM self", "8 SIGTERM parent")
     When an optimizer in this process (rank 0 under torchrun) completes its STEP-th step, send SIGNAL to TARGET:
@@ -60,12 +61,17 @@ if _at and os.environ.get("RANK", "0") == "0":
 
     register_optimizer_step_post_hook(_after_step)
 
-if os.environ.get("NETPIPE_TEST_DDP_NO_AVERAGE"):
-    # A broken multi-process setup, for the negative test: DistributedDataParallel's gradient all-reduce replaced
-    # by a communication hook that keeps each rank's local gradient (no averaging over the ranks).
+_gradient = os.environ.get("NETPIPE_TEST_DDP_GRADIENT")
+if _gradient:
+    # A broken multi-process setup, for the negative tests: DistributedDataParallel's gradient all-reduce replaced
+    # by a communication hook that keeps each rank's local gradient (no averaging over the ranks: "local"), or
+    # that averages and then halves it (a gradient of the wrong scale, as dividing by the world size twice on 2
+    # ranks would give: "half").
     import torch
+    import torch.distributed as _dist
     from torch.nn.parallel import DistributedDataParallel as _DDP
 
+    assert _gradient in ("local", "half"), _gradient
     _ddp_init = _DDP.__init__
 
     def _local_gradient(state, bucket):
@@ -73,8 +79,12 @@ if os.environ.get("NETPIPE_TEST_DDP_NO_AVERAGE"):
         fut.set_result(bucket.buffer())
         return fut
 
-    def _init_without_averaging(self, *args, **kwargs):
-        _ddp_init(self, *args, **kwargs)
-        self.register_comm_hook(None, _local_gradient)
+    def _half_gradient(state, bucket):
+        buf = bucket.buffer().div_(2 * _dist.get_world_size())
+        return _dist.all_reduce(buf, async_op=True).get_future().then(lambda fut: fut.value()[0])
 
-    _DDP.__init__ = _init_without_averaging
+    def _init_broken(self, *args, **kwargs):
+        _ddp_init(self, *args, **kwargs)
+        self.register_comm_hook(None, _local_gradient if _gradient == "local" else _half_gradient)
+
+    _DDP.__init__ = _init_broken
