@@ -14,6 +14,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[3]
 LOG = Path(__file__).with_name("mutations.log")
 
+SPEED_ROW = ("""             _seconds(v["train_speed"]["epoch_seconds"]),\n"""
+             """             NA if v["train_speed"]["images_per_s"] is None else f"{v['train_speed']['images_per_s']:,.0f}",""")
+
 SLIPS = {
     "lr-one-step-late": ("pipeline/train.py", "lr = r.lr_at(epoch, step)\n", "lr = r.lr_at(epoch, step + 1)\n",
                          "tests/test_train_loop.py::test_every_step_uses_the_scheduled_learning_rate_in_every_group"),
@@ -43,6 +46,14 @@ SLIPS = {
     "ddp-gradient-halved": ("pipeline/train.py", "    loss.backward()  # DistributedDataParallel averages",
                             "    (loss / r.d.world_size).backward()  # DistributedDataParallel averages",
                             "tests/test_ddp.py::test_two_processes_match_one_process"),
+    "report-accuracy-columns-swapped": ("pipeline/report.py", "_pct(v[\"top1\"]), multi, seed_txt,",
+                                        "multi, _pct(v[\"top1\"]), seed_txt,",
+                                        "tests/test_report_cells.py::test_results_table"),
+    "report-val-for-test-top1": ("pipeline/report.py", "_pct(v[\"top1\"]), multi, seed_txt,",
+                                 "_pct(v[\"val_top1\"]), multi, seed_txt,",
+                                 "tests/test_report_cells.py::test_results_table"),
+    "report-speed-columns-swapped": ("pipeline/report.py", SPEED_ROW, "\n".join(SPEED_ROW.split("\n")[::-1]),
+                                     "tests/test_report_cells.py::test_training_speed_table"),
     "eval-crops-on-the-device": ("pipeline/evaluate.py", "views_on_cpu=True)", "views_on_cpu=False)",
                                  "tests/test_evaluate_export.py -k cut_on_the_cpu"),
     "cuda-without-asking-onnxruntime": ("pipeline/runtime.py",
