@@ -19,8 +19,9 @@ import pytest
 import torch
 import yaml
 
-from pipeline import fileio
+from pipeline import data, fileio, params
 from pipeline.errors import NetpipeError
+from tests.conftest import _cwd
 from tests.datagen import make_cifar_batches
 from tests.procs import pythonpath, read_until
 
@@ -41,7 +42,8 @@ def _project(root: Path) -> Path:
                          "deterministic": True})
     raw["nets"] = {VARIANT: net}
     (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-    _cmd(root, "prepare")
+    with _cwd(root):  # in this process: the training commands are what these tests run for real
+        data.prepare(params.load("params.yaml"), "cifar10")
     return root
 
 
