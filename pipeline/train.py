@@ -267,8 +267,8 @@ def run(p: Params, variant: str) -> dict:
                   file=sys.stderr)
         sys.exit(128 + stop.signum)
     except RuntimeError as exc:
-        if not_deterministic(exc):
-            raise NetpipeError(f"nets.{variant}.train.deterministic is true, but {not_deterministic(exc)} has no "
+        if op := not_deterministic(exc):
+            raise NetpipeError(f"nets.{variant}.train.deterministic is true, but {op} has no "
                                f"deterministic kernel on {dev.type.upper()}: set deterministic: false for this variant "
                                "(or use a network without that operation)") from None
         if not distributed.peer_lost(exc):
