@@ -392,7 +392,9 @@ def test_dvc_variants_in_parallel_one_device_each(template, tmp_path):
     _run([*dvc, "config", "core.analytics", "false"], root)
     _run(["git", "add", "-A"], root)
     _run(["git", "commit", "-qm", "init"], root)
-
+    # the stages the variants share first: two experiments running prepare@cifar10 at once both write its entry in
+    # DVC's run-cache, and one can lose the other's temporary file (seen: "No such file or directory: ...tmp")
+    _run([*dvc, "repro", "prepare"], root)
     procs = {v: subprocess.Popen([*dvc, "exp", "run", "--temp", f"train@{v}"], cwd=root,
                                  env={**_dvc_env(), "CUDA_VISIBLE_DEVICES": gpu}, stdout=subprocess.PIPE,
                                  stderr=subprocess.STDOUT, text=True)
@@ -400,9 +402,10 @@ def test_dvc_variants_in_parallel_one_device_each(template, tmp_path):
     for v, proc in procs.items():
         out, _ = proc.communicate(timeout=600)
         assert proc.returncode == 0, out[-4000:]
-        assert f"Running stage 'train@{v}'" in out
-    # the experiments ran in .dvc/tmp/exps copies: the workspace has neither outputs nor a dvc.lock yet
-    assert not (root / "dvc.lock").exists() and not (root / "models").exists()
+        assert f"Running stage 'train@{v}'" in out and "Running stage 'prepare@" not in out
+    # the experiments ran in .dvc/tmp/exps copies: the workspace has no trained model, its dvc.lock no train stage
+    assert not (root / "models").exists()
+    assert not [k for k in yaml.safe_load((root / "dvc.lock").read_text())["stages"] if k.startswith("train@")]
 
     r = _run([*dvc, "repro", *(f"train@{v}" for v in variants)], root)
     log = r.stdout + r.stderr
