@@ -55,7 +55,7 @@ def protocol(net: NetParams) -> str:
 
 
 def crop_logits(forward: Callable[[torch.Tensor], torch.Tensor], x_u8: np.ndarray, net: NetParams,
-                mean: torch.Tensor, std: torch.Tensor, dev: torch.device) -> torch.Tensor:
+                mean: torch.Tensor, std: torch.Tensor, dev: torch.device, desc: str | None = None) -> torch.Tensor:
     """Logits (N, K, classes) of every eval view of uint8 images; `forward` maps a normalised float batch
     (n, C, S, S) to logits: a PyTorch model, or onnxruntime wrapped (export.py). Views [:, CENTRE] = single crop.
     The views are cut on the CPU whatever `dev` the network runs on: export compares this stage's accuracy with
@@ -69,7 +69,7 @@ def crop_logits(forward: Callable[[torch.Tensor], torch.Tensor], x_u8: np.ndarra
         return torch.stack([forward(c) for c in v], 1)
 
     return predict_logits(per_view, torch.from_numpy(np.ascontiguousarray(x_u8)), views, ev.batch_size, mean, std, dev,
-                          views_on_cpu=True)
+                          views_on_cpu=True, desc=desc)
 
 
 def topk(scores: torch.Tensor, y: torch.Tensor, k: int) -> float:
@@ -105,18 +105,18 @@ def run(p: Params, variant: str) -> dict:
     mean, std = norm_tensors(p, variant, dev)
 
     t0 = time.perf_counter()
-    logits = crop_logits(model, x_test, net, mean, std, dev)
+    k = transforms.num_crops(net.eval)
+    logits = crop_logits(model, x_test, net, mean, std, dev, desc=f"[{variant}] test, {k} views")
     seconds = time.perf_counter() - t0
     acc = accuracy(logits, y_test)
     val = predict_logits(model, torch.from_numpy(x_val), lambda xb: transforms.center_crop(xb, net.eval, net.input_size),
-                         net.eval.batch_size, mean, std, dev)
+                         net.eval.batch_size, mean, std, dev, desc=f"[{variant}] validation")
     val_top1 = topk(val, torch.from_numpy(y_val), 1) if len(y_val) else None
 
     classes = list(data.classes)
     matrix = confusion(logits[:, CENTRE].argmax(1).numpy(), y_test, len(classes))
     support = matrix.sum(1)
     per_class = {c: (round(float(matrix[i, i] / support[i]), 6) if support[i] else None) for i, c in enumerate(classes)}
-    k = transforms.num_crops(net.eval)
     metrics = Metrics(
         variant=variant, arch=net.arch, dataset=dataset,
         **{key: round(v, 6) for key, v in acc.items()},

@@ -231,8 +231,8 @@ def _parity(p: Params, variant: str, path: Path, ref: dict, inputs: dict):
 def _accuracy_check(variant: str, sess, x_test, y_test, net, mean, std, torch_metrics: Metrics) -> tuple[dict, dict]:
     """The ONNX file's accuracy through onnxruntime with evaluate's protocol, and its difference from PyTorch's
     (artifacts/metrics) in percentage points; stops the stage beyond ACCURACY_PP."""
-    onnx_acc = evaluate.accuracy(evaluate.crop_logits(ort_forward(sess), x_test, net, mean, std, torch.device("cpu")),
-                                 y_test)
+    onnx_acc = evaluate.accuracy(evaluate.crop_logits(ort_forward(sess), x_test, net, mean, std, torch.device("cpu"),
+                                                      desc=f"[{variant}] onnxruntime fp32, test"), y_test)
     diff_pp = {k: round(100 * (onnx_acc[k] - getattr(torch_metrics, k)), 6) for k in onnx_acc}
     bad = {k: v for k, v in diff_pp.items() if abs(v) > ACCURACY_PP + 1e-9}
     if bad:
@@ -262,8 +262,8 @@ def _fp16_check(path: Path, ref, inputs, x_test, y_test, net, mean, std, p: Para
     # emulate much of fp16 (casts around fp32 kernels), which makes it the slowest path of the whole pipeline
     cpu = sess.get_providers()[0] == "CPUExecutionProvider"
     keep = spread(len(y_test), p.export.fp16_cpu_accuracy_samples if cpu else None)
-    acc = evaluate.accuracy(evaluate.crop_logits(ort_forward(sess), x_test[keep], net, mean, std, torch.device("cpu")),
-                            y_test[keep])
+    acc = evaluate.accuracy(evaluate.crop_logits(ort_forward(sess), x_test[keep], net, mean, std, torch.device("cpu"),
+                                                 desc=f"{path.name}: onnxruntime fp16, test"), y_test[keep])
     acc["n_test"] = len(keep)
     finite = bool(np.isfinite(worst))
     return {"measured": True, "reason": None if finite else "fp16 outputs overflow (inf/nan)",

@@ -6,6 +6,7 @@ edit to the training loop (pipeline/train.py) reruns training only (dvc.yaml: ea
 from __future__ import annotations
 
 import errno
+import sys
 
 import torch
 from torch import nn
@@ -92,12 +93,18 @@ def load_model(p: Params, variant: str, dev: torch.device | None = None) -> tupl
 
 @torch.no_grad()
 def predict_logits(model: nn.Module, x_u8: torch.Tensor, view, batch_size: int, mean, std,
-                   dev: torch.device, amp: bool = False, views_on_cpu: bool = False) -> torch.Tensor:
+                   dev: torch.device, amp: bool = False, views_on_cpu: bool = False,
+                   desc: str | None = None) -> torch.Tensor:
     """Logits (fp32, on CPU) for uint8 images, batch by batch; `view(batch)` cuts the crop(s) to feed, on `dev`, or
     on the CPU with `views_on_cpu` (the same pixels on every machine: torchvision resizes uint8 on CUDA through
-    float32, on the CPU with a uint8 kernel, and 13-18% of the pixels then differ by one level)."""
+    float32, on the CPU with a uint8 kernel, and 13-18% of the pixels then differ by one level). With `desc`, a
+    progress bar over the batches on stderr (when there are several)."""
+    from tqdm import tqdm
+
     out = []
-    for i in range(0, len(x_u8), batch_size):
+    starts = range(0, len(x_u8), batch_size)
+    for i in tqdm(starts, desc=desc, unit="batch", file=sys.stderr, mininterval=1.0, leave=False,
+                  disable=desc is None or len(starts) < 2):
         xb = x_u8[i:i + batch_size]
         xb = view(xb).to(dev, non_blocking=True) if views_on_cpu else view(xb.to(dev, non_blocking=True))
         with autocast(dev, amp):

@@ -372,13 +372,13 @@ def train_one_epoch(r: Run, state: TrainState, epoch: int, stop: "_Stop", t0: fl
             stopping = stop.signum
             if d.enabled:  # the ranks agree on a stop where they sync anyway (every step on CPU)
                 stopping = d.max_signal(stop.signum, dev) if (log_point or not cuda) else None
-            if log_point or stopping is not None:
+            if log_point or stopping is not None:  # loss and accuracy: a host sync, every log_every steps
                 _check_finite(r, loss_buf[: step + 1], epoch, lr)
                 if d.main:
                     seen = loss_buf[: step + 1]
                     bar.set_postfix(loss=f"{seen.mean().item():.4f}",
                                     acc=f"{correct.item() / ((step + 1) * local):.3f}", lr=f"{lr:.3g}", refresh=False)
-                    bar.update(step + 1 - bar.n)
+            bar.update(1)  # every step: counting needs no device sync (tqdm redraws at most once a second)
             if stopping is not None and not last:  # the end of an epoch stops after its validation
                 state.train_seconds += time.perf_counter() - t0
                 _save_mid_epoch(r, state, step + 1, loss_buf[: step + 1].clone(), correct.clone(), gen)
