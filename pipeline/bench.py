@@ -569,7 +569,7 @@ def run(p: Params, variant: str) -> dict:
                   "compile_budget_s": R.compile_budget, "backends": R.backends, "precisions": R.precisions,
                   "reference": "torch_eager fp32", "torch_device": str(dev)},
         setup_ms=R.setup_ms, results=R.results, skipped=R.skipped, command=f"netpipe bench {variant}",
-    ).write(paths.bench(variant))
+    ).write(paths.bench(variant), paths.headline(variant, "bench"))
     _print_table(out)
     return out
 

@@ -132,7 +132,7 @@ def run(p: Params, variant: str) -> dict:
         quick=p.quick.enabled, command=f"netpipe evaluate {variant}",
         git_commit=fileio.git_commit(),
     )
-    out = metrics.write(paths.metrics(variant))
+    out = metrics.write(paths.metrics(variant), paths.headline(variant, "evaluate"))
     print(f"[{variant}] test top-1 {acc['top1']:.4f} (single crop), {acc['top1_10crop']:.4f} ({k} crops); "
           f"top-5 {acc['top5']:.4f} / {acc['top5_10crop']:.4f}; val top-1 {metrics.val_top1} "
           f"| {len(y_test)} images in {seconds:.1f}s -> {paths.metrics(variant)}")

@@ -204,7 +204,7 @@ def run(p: Params, variant: str) -> dict:
         fp16=fp16, metadata={k: v for k, v in meta.items() if k not in ("classes",)},
         seconds=round(time.perf_counter() - t0, 3), quick=p.quick.enabled, command=f"netpipe export {variant}",
     )
-    out = report.write(paths.export_report(variant))
+    out = report.write(paths.export_report(variant), paths.headline(variant, "export"))
     f16 = f"fp16 diff {fp16.max_abs_diff:.3g}" if fp16.max_abs_diff is not None else f"fp16 {fp16.reason}"
     print(f"[{variant}] {out32} ({report.onnx_bytes / 1e6:.1f} MB): parity {worst:.3g}, ONNX top-1 "
           f"{onnx_acc['top1']:.4f} vs PyTorch {torch_metrics.top1:.4f}; {out16}: {f16} -> {paths.export_report(variant)}")

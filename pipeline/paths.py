@@ -57,6 +57,11 @@ def bench(variant: str) -> Path:
     return ARTIFACTS / "bench" / f"{variant}.json"
 
 
+def headline(variant: str, stage: str) -> Path:
+    """A stage's few numbers for DVC's metrics tables (records.Record.headline)."""
+    return ARTIFACTS / "headline" / f"{variant}.{stage}.json"
+
+
 def plots() -> Path:
     return ARTIFACTS / "plots"
 

@@ -7,6 +7,10 @@ here fails (extra="forbid"), and the report reads typed fields, never a key path
   artifacts/export/VARIANT.json   ExportReport   netpipe export
   artifacts/bench/VARIANT.json    BenchReport    netpipe bench
 
+Beside each, the stage writes artifacts/headline/VARIANT.STAGE.json: its `headline()`, the few numbers DVC shows as
+metrics (`dvc metrics show`, `dvc exp show`, `dvc metrics diff`): 7 per variant. The records themselves are
+ordinary (uncached) outputs that the report reads.
+
 No torch import: the report and the CLI read these.
 """
 
@@ -31,11 +35,17 @@ class _Model(BaseModel):
 class Record(_Model):
     """A stage's JSON output."""
 
-    def write(self, path: Union[str, os.PathLike]) -> dict:
-        """Write atomically; returns what was written (as JSON types)."""
+    def write(self, path: Union[str, os.PathLike], headline: Union[str, os.PathLike, None] = None) -> dict:
+        """Write atomically (and `headline()` to `headline`, after the record); returns what was written."""
         out = self.model_dump(mode="json")
         fileio.write_json(path, out)
+        if headline is not None:
+            fileio.write_json(headline, self.headline())
         return out
+
+    def headline(self) -> dict[str, float | None]:
+        """The stage's numbers for DVC's metrics tables (artifacts/headline/VARIANT.STAGE.json)."""
+        raise NotImplementedError
 
     @classmethod
     def read(cls: type[R], path: Union[str, os.PathLike], what: str = "file") -> R:
@@ -103,6 +113,9 @@ class TrainSummary(Record):
     command: str
     git_commit: Optional[str]
 
+    def headline(self) -> dict[str, float | None]:
+        return {"train_minutes": round(self.train_seconds / 60, 2)}
+
 
 # ---------------------------------------------------------------------------------------------------------
 # netpipe evaluate
@@ -146,6 +159,9 @@ class Metrics(Accuracy, Record):
     quick: bool
     command: str
     git_commit: Optional[str]
+
+    def headline(self) -> dict[str, float | None]:
+        return {"top1": self.top1, "top1_10crop": self.top1_10crop, "val_top1": self.val_top1}
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -206,6 +222,9 @@ class ExportReport(Record):
     seconds: float
     quick: bool
     command: str
+
+    def headline(self) -> dict[str, float | None]:
+        return {"parity_max_abs_diff": self.parity.max_abs_diff}
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -303,4 +322,17 @@ class BenchReport(Record):
     results: dict[str, dict[str, dict[str, Latency]]]  # backend -> precision -> "BATCH" -> latency
     skipped: list[Skipped]
     command: str
+
+    def headline(self) -> dict[str, float | None]:
+        """The fastest backend and precision's p50 at batch 1, and the most images/s at the largest batch measured
+        (256 at the bench's settings; the record says which batch sizes ran). One key whatever that batch, so DVC's
+        tables keep one column for it."""
+        runs = [(int(bs), r) for precs in self.results.values() for by_batch in precs.values()
+                for bs, r in by_batch.items()]
+        b1 = [r.p50_ms for bs, r in runs if bs == 1]
+        top = max((bs for bs, _ in runs), default=None)
+        out: dict[str, float | None] = {"latency_ms_batch1": min(b1) if b1 else None}
+        if top is not None:
+            out["images_per_s_largest_batch"] = max(r.images_per_s for bs, r in runs if bs == top)
+        return out
 

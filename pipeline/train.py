@@ -610,7 +610,7 @@ def _finish(variant: str, history: list[dict], summary: TrainSummary) -> None:
         raise NetpipeError(_lost_best(variant))
     fileio.write_with(paths.checkpoint(variant), lambda tmp: fileio.link_or_copy(best, tmp))
     _write_curves(variant, history)
-    summary.write(paths.train_summary(variant))
+    summary.write(paths.train_summary(variant), paths.headline(variant, "train"))
     fileio.discard(paths.last_checkpoint(variant))
     fileio.discard(best)
 

@@ -118,8 +118,20 @@ def test_outputs_exist_and_are_sane(project):
 
 
 def test_dvc_metrics_and_plots_render(project):
+    """DVC's metrics are the headline files only: 7 numbers a variant (the full records are plain outputs)."""
     r = _run([sys.executable, "-m", "dvc", "metrics", "show", "--json"], project)
-    assert "top1" in r.stdout
+    shown = json.loads(r.stdout)
+    files = {path: d["data"] for rev in shown.values() for path, d in rev["data"].items()}
+    assert set(files) == {f"artifacts/headline/{v}.{st}.json" for v in VARIANTS
+                          for st in ("train", "evaluate", "export", "bench")}
+    for name in VARIANTS:
+        numbers = {k: v for st in ("train", "evaluate", "export", "bench")
+                   for k, v in files[f"artifacts/headline/{name}.{st}.json"].items()}
+        assert sorted(numbers) == ["images_per_s_largest_batch", "latency_ms_batch1", "parity_max_abs_diff", "top1",
+                                   "top1_10crop", "train_minutes", "val_top1"]
+        assert all(isinstance(x, (int, float)) for x in numbers.values()), numbers
+        m = json.loads((project / "artifacts" / "metrics" / f"{name}.json").read_text())
+        assert (numbers["top1"], numbers["top1_10crop"]) == (m["top1"], m["top1_10crop"])
     r = _run([sys.executable, "-m", "dvc", "plots", "show", "--json"], project)
     shown = json.loads(r.stdout)
     assert not shown.get("errors"), shown["errors"]
