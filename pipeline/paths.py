@@ -71,5 +71,12 @@ def confusion(variant: str) -> Path:
     return ARTIFACTS / "confusion" / f"{variant}.png"
 
 
+PRETRAINED = Path("pretrained")  # models shipped in git, one per dataset (tools/ship_model.py): DATASET.onnx + .json
+
+
+def shipped(dataset: str) -> Path:
+    return PRETRAINED / f"{dataset}.onnx"
+
+
 REPORT = ARTIFACTS / "report.md"
 SUMMARY = ARTIFACTS / "summary.json"

@@ -104,6 +104,53 @@ def infer(sess, x: np.ndarray) -> np.ndarray:
 
 
 def default_model(dataset: Optional[str]) -> Path:
+    """models/VARIANT.onnx of the best variant in artifacts/summary.json; where that is missing (a fresh clone: DVC's
+    outputs are not in git), the model shipped with the repository for the dataset (pretrained/DATASET.onnx), named
+    on stderr with what it came with."""
+    try:
+        return best_trained(dataset)
+    except UsageError:  # several datasets and no --dataset: the one shipped model, if nothing is trained here
+        fallback = _shipped(dataset) if dataset is None and not _any_trained() else None
+        if fallback is None:
+            raise
+        why = "no trained model in models/"
+    except InputError as exc:
+        fallback = _shipped(dataset)
+        if fallback is None:
+            raise
+        why = str(exc).split(": run `dvc repro`")[0]
+    print(f"netpipe: {why}; using {fallback}, the model shipped with netpipe ({_shipped_note(fallback)})",
+          file=sys.stderr)
+    return fallback
+
+
+def _shipped(dataset: Optional[str]) -> Optional[Path]:
+    """pretrained/DATASET.onnx, or with no dataset the only shipped model."""
+    if dataset is not None:
+        path = paths.shipped(dataset)
+        return path if path.is_file() else None
+    found = sorted(paths.PRETRAINED.glob("*.onnx")) if paths.PRETRAINED.is_dir() else []
+    return found[0] if len(found) == 1 else None
+
+
+def _any_trained() -> bool:
+    try:
+        best = json.loads(paths.SUMMARY.read_text()).get("best") or {}
+        return any(paths.onnx(str(v)).is_file() for v in best.values())
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _shipped_note(path: Path) -> str:
+    try:
+        m = json.loads(path.with_suffix(".json").read_text())
+        return (f"{m['variant']}, {m['precision']}, test top-1 {100 * m['accuracy']['top1']:.2f}% on "
+                f"{m['accuracy']['n_test']} images, trained on {m['trained_on']}")
+    except (OSError, ValueError, KeyError, TypeError):
+        return "its metadata file is missing"
+
+
+def best_trained(dataset: Optional[str]) -> Path:
     """models/VARIANT.onnx of the best variant in artifacts/summary.json."""
     if not paths.SUMMARY.is_file():
         raise InputError(f"no --model given and {paths.SUMMARY} not found: run `dvc repro` first, or pass --model PATH")

@@ -65,12 +65,12 @@ def _campaign(root: Path, data: Path, *args: str) -> subprocess.CompletedProcess
 
 def test_rehearsal_runs_the_chain_packs_the_results_and_a_fresh_machine_resumes_from_them(tmp_path, data):
     p = _project(tmp_path / "p")
-    r = _campaign(p, data, "--order", "main,first", "--first-box", "1", "--out", str(tmp_path / "out1"))
+    r = _campaign(p, data, "--order", "main,demo,first", "--first-box", "1", "--out", str(tmp_path / "out1"))
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     done = json.loads((p / "campaign" / "done.json").read_text())
-    assert [k for k in done] == ["env", "prepare", "train", "evaluate", "export", "bench",
+    assert [k for k in done] == ["env", "prepare", "train", "evaluate", "export", "bench", "demo",
                                  "first:alexnet_thinner_4_short", "first:alexnet_mnist_bn_short"]
-    assert all(done[k]["status"] == "ok" and done[k]["rc"] == 0 for k in ("train", "evaluate", "export", "bench"))
+    assert all(done[k]["status"] == "ok" and done[k]["rc"] == 0 for k in ("train", "evaluate", "export", "bench", "demo"))
     for k in ("first:alexnet_thinner_4_short", "first:alexnet_mnist_bn_short"):  # stopped by the 1-s box: as planned
         assert (done[k]["status"], done[k]["rc"], done[k]["epochs"]) == ("ok", 124, 0), done[k]
         assert "stopped by the time box" in done[k]["note"]
@@ -79,18 +79,20 @@ def test_rehearsal_runs_the_chain_packs_the_results_and_a_fresh_machine_resumes_
 
     out = tmp_path / "out1"
     assert sorted(f.name for f in out.iterdir() if not f.name.startswith(".")) == \
-        ["campaign.log", "campaign.tar.gz", "summary.md"]
+        ["campaign.log", "campaign.tar.gz", "pretrained-cifar10.onnx", "summary.md"]
     assert all(f.stat().st_size < 16 * 2**20 for f in out.iterdir())
     with tarfile.open(out / "campaign.tar.gz") as tar:
         names = tar.getnames()
     assert "artifacts/train/googlenet_cifar.json" in names and "artifacts/bench/googlenet_cifar.json" in names
     assert "campaign/done.json" in names and not [n for n in names if "/models/" in n or n.endswith(".onnx")]
+    shipped = json.loads(tarfile.open(out / "campaign.tar.gz").extractfile("campaign/demo/pretrained/cifar10.json").read())
+    assert (shipped["variant"], shipped["bytes"]) == ("alexnet_thinner_4_short", (out / "pretrained-cifar10.onnx").stat().st_size)
     summary = (out / "summary.md").read_text()
     assert "REHEARSAL" in summary and "| train | ok |" in summary and "| googlenet_cifar | 1 |" in summary
 
     # a fresh machine: the same code without the first call's files, the returned results carried back
     q = _project(tmp_path / "q")
-    r2 = _campaign(q, data, "--order", "main,first", "--resume", str(out), "--out", str(tmp_path / "out2"))
+    r2 = _campaign(q, data, "--order", "main,demo,first", "--resume", str(out), "--out", str(tmp_path / "out2"))
     assert r2.returncode == 0, r2.stdout[-3000:] + r2.stderr[-3000:]
     # everything is skipped but prepare: the data is prepared again on each machine
     assert r2.stdout.count("done in an earlier call, skipped") == len(done) - 1

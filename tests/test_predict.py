@@ -743,6 +743,40 @@ def test_default_model_missing_is_one_clear_line(summary_dir, images, summary, c
     assert re.fullmatch(rf"netpipe: error: {message if summary is not None else re.escape(message)}", line), line
 
 
+def test_a_fresh_clone_predicts_with_the_shipped_model_and_names_it(summary_dir, pipeline_project, images):
+    """No trained model in models/ (DVC's outputs are not in git): predict uses pretrained/DATASET.onnx, which
+    tools/ship_model.py made from a trained variant, and says so in one line; the JSON beside it holds what it came
+    with."""
+    shipped = summary_dir / "pretrained"
+    r = subprocess.run([sys.executable, str(Path(__file__).resolve().parent.parent / "tools" / "ship_model.py"), SMALL,
+                        "--out", str(shipped)], cwd=pipeline_project, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    meta = json.loads((shipped / "cifar10.json").read_text())
+    ev = json.loads((pipeline_project / "artifacts" / "metrics" / f"{SMALL}.json").read_text())
+    assert (meta["variant"], meta["precision"], meta["pytorch_accuracy"]["top1"]) == (SMALL, "fp16", ev["top1"])
+    assert meta["bytes"] == (shipped / "cifar10.onnx").stat().st_size == \
+        (pipeline_project / "models" / f"{SMALL}.fp16.onnx").stat().st_size
+    os.unlink(summary_dir / "models")  # a fresh clone: the summary names models that are not there
+    _write_summary(summary_dir, {"best": {"cifar10": SMALL, "mnist": "alexnet_mnist"}})
+    r = netpipe("predict", images["png"], "--json", "--top-k", "3", cwd=summary_dir)  # no --dataset: the one shipped
+    assert r.returncode == 0, r.stderr
+    assert one_line(r.stderr) == (
+        f"netpipe: no trained model in models/; using pretrained/cifar10.onnx, the model shipped with netpipe ({SMALL}, "
+        f"fp16, test top-1 {100 * meta['accuracy']['top1']:.2f}% on {meta['accuracy']['n_test']} images, trained on "
+        f"{meta['trained_on']})")
+    explicit = netpipe("predict", images["png"], "--json", "--top-k", "3", "--model", shipped / "cifar10.onnx",
+                       cwd=summary_dir)
+    assert json.loads(r.stdout) == json.loads(explicit.stdout)
+    r = netpipe("predict", images["png"], "--dataset", "cifar10", cwd=summary_dir)
+    assert r.returncode == 0 and one_line(r.stderr).startswith(
+        f"netpipe: models/{SMALL}.onnx (the best cifar10 model in artifacts/summary.json) not found; using "
+        "pretrained/cifar10.onnx")
+    r = netpipe("predict", images["png"], "--dataset", "mnist", cwd=summary_dir)  # none shipped for mnist
+    assert r.returncode == 1 and one_line(r.stderr) == ("netpipe: error: models/alexnet_mnist.onnx (the best mnist "
+                                                        "model in artifacts/summary.json) not found: run `dvc repro`, "
+                                                        "or pass --model PATH")
+
+
 @pytest.mark.parametrize("args, message", [
     (["--top-k", "0"], "Invalid value for '--top-k'"),
     (["--no-such-option"], "No such option: --no-such-option"),

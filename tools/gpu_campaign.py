@@ -13,6 +13,8 @@ each under coreutils `timeout` (SIGTERM, then SIGKILL 15 s later) with at most w
   nccl        the one-GPU NCCL check (tests/test_ddp.py); on a CPU its gloo twin
   first:V     every other recipe for its first epochs in a time box (campaign/first/): per epoch loss,
               validation accuracy and seconds (artifacts/train/V.csv of that project)
+  demo        alexnet_thinner_4_short on its whole recipe (campaign/demo/), evaluated, exported and shipped with
+              tools/ship_model.py: its fp16 ONNX file comes back as $OUT/pretrained-cifar10.onnx (README "Predict")
   train       googlenet_cifar on its real recipe (003's) in the project itself; stopped by the budget it saves its
               state and the next call on the same warm machine resumes it (models/resume/)
   evaluate, export, bench    googlenet_cifar, once its training has finished
@@ -45,20 +47,21 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 C = ROOT / "campaign"  # everything the campaign writes besides the project's own artifacts/ and models/
 MAIN = "googlenet_cifar"
+DEMO = "alexnet_thinner_4_short"  # trained whole and shipped with the repository (tools/ship_model.py, pretrained/)
 # one variant per seed document (000 ... 004) for the quick check of every code path
 QUICK = ["alexnet_cifar", "alexnet_torchvision", "alexnet_keras", MAIN, "alexnet_mnist_bn"]
 ALL_BACKENDS = ["ort_cuda", "ort_cpu", "torch_eager", "torch_compile", "torch_cuda_graph"]
 ALL_PRECISIONS = ["fp32", "fp16", "bf16"]
-ORDER = ["quick", "bench-all", "nccl", "first", "main"]  # the stage groups after env and prepare (--order)
+ORDER = ["quick", "bench-all", "nccl", "first", "demo", "main"]  # the stage groups after env and prepare (--order)
 RESERVE_S = 20  # kept back from the budget for the last pack
 MIN_STAGE_S = 15  # a stage with less than this left is not started
 PART_BYTES = 15 * 2**20  # $OUT files are at most 16 MiB each
 
 # (cap in seconds) per stage, on the GPU and in the rehearsal (CPU, tiny settings)
 CAPS = {
-    "gpu": {"env": 90, "prepare": 240, "quick": 240, "bench-all": 240, "nccl": 180, "first": 40, "train": 10**6,
+    "gpu": {"env": 90, "prepare": 240, "quick": 240, "bench-all": 240, "nccl": 180, "first": 40, "demo": 600, "train": 10**6,
             "evaluate": 150, "export": 300, "bench": 300},
-    "rehearse": {"env": 90, "prepare": 300, "quick": 600, "bench-all": 300, "nccl": 300, "first": 60, "train": 300,
+    "rehearse": {"env": 90, "prepare": 300, "quick": 600, "bench-all": 300, "nccl": 300, "first": 60, "demo": 300, "train": 300,
                  "evaluate": 120, "export": 300, "bench": 300},
 }
 
@@ -153,11 +156,11 @@ class Campaign:
                 p["bench"]["cpu_max_seconds"] = 3.0  # torch.compile: no new batch size after a minute of compiling
                 p["bench"]["compile_budget_s"] = 60.0
         for name, p in {"params.yaml": main, "quick/params.yaml": quick, "quick/params-bench-all.yaml": bench_all,
-                        "first/params.yaml": first}.items():
+                        "first/params.yaml": first, "demo/params.yaml": first}.items():
             path = C / name
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text("# written by tools/gpu_campaign.py from params.yaml\n" + yaml.safe_dump(p, sort_keys=False))
-        for scratch in ("quick", "first"):  # the scratch projects read the project's prepared data
+        for scratch in ("quick", "first", "demo"):  # the scratch projects read the project's prepared data
             link = C / scratch / "data"
             if not link.exists():
                 link.symlink_to(ROOT / "data")
@@ -290,6 +293,24 @@ class Campaign:
                   "note": f"{len(rows)} epoch(s) in the box" + ("" if r["rc"] == 0 else " (stopped by the time box)")})
         return r
 
+    def demo_stage(self, timeout: int) -> dict:
+        """DEMO on its whole recipe in campaign/demo/: train, evaluate, export, then tools/ship_model.py (its fp16
+        ONNX file comes back as $OUT/pretrained-DATASET.onnx, its metadata in the archive)."""
+        cwd, t = C / "demo", time.monotonic()
+        for st in ("train", "evaluate", "export"):
+            left = int(timeout - (time.monotonic() - t))
+            if left < MIN_STAGE_S:
+                return {"status": "stopped", "seconds": round(time.monotonic() - t, 1), "note": f"time box spent before {st}"}
+            r = self.run(f"demo-{st}", self.netpipe(st, DEMO, params="params.yaml"), cwd, left)
+            if r["rc"] != 0:
+                r.update({"status": "stopped" if r["timed_out"] else "failed", "note": f"{DEMO} {st}"})
+                return r
+        r = self.run("demo-ship", [self.py, str(ROOT / "tools" / "ship_model.py"), DEMO, "--out", "pretrained"], cwd,
+                     max(MIN_STAGE_S, int(timeout - (time.monotonic() - t))))
+        r["seconds"] = round(time.monotonic() - t, 1)
+        r["note"] = r["last_line"] if r["rc"] == 0 else f"{DEMO} ship"
+        return r
+
     def train_stage(self, timeout: int) -> dict:
         r = self.run("train", self.netpipe("train", MAIN, params="campaign/params.yaml"), ROOT, timeout)
         curve = ROOT / "artifacts" / "train" / f"{MAIN}.csv"
@@ -319,7 +340,9 @@ class Campaign:
 
         def skip_heavy(info: tarfile.TarInfo):
             parts = Path(info.name).parts
-            if len(parts) > 2 and parts[1] in ("quick", "first") and parts[2] in ("models", "data"):
+            if len(parts) > 2 and parts[1] in ("quick", "first", "demo") and parts[2] in ("models", "data"):
+                return None
+            if info.name.endswith(".onnx"):  # the shipped model travels as a file of its own
                 return None
             return None if info.name.endswith(".tmp") else info
 
@@ -338,6 +361,8 @@ class Campaign:
                 for i, chunk in enumerate(iter(lambda: fh.read(PART_BYTES), b"")):
                     (self.out / f"campaign.tar.gz.part{i}").write_bytes(chunk)
             tmp.unlink()
+        for f in (C / "demo" / "pretrained").glob("*.onnx"):
+            shutil.copy(f, self.out / f"pretrained-{f.name}")
         shutil.copy(C / "summary.md", self.out / "summary.md")
         with open(C / "campaign.log", "rb") as src, open(self.out / "campaign.log", "wb") as dst:
             src.seek(max(0, (C / "campaign.log").stat().st_size - PART_BYTES))
@@ -368,6 +393,7 @@ class Campaign:
         groups = {"quick": [("quick", self.quick_stage)], "bench-all": [("bench-all", self.bench_all_stage)],
                   "nccl": [("nccl", self.nccl_stage)],
                   "first": [(f"first:{v}", lambda t, v=v: self.first_stage(v, t)) for v in variants if v != MAIN],
+                  "demo": [("demo", self.demo_stage)],
                   "main": [("train", self.train_stage)] + [(st, lambda t, st=st: self.main_stage(st, t))
                                                            for st in ("evaluate", "export", "bench")]}
         for group in self.args.order:
