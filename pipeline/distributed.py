@@ -2,7 +2,7 @@
 process per device, DistributedDataParallel averages the gradients. Modelled on torchvision's
 references/classification/utils.py (init_distributed_mode, is_main_process, reduce).
 
-- `netpipe train VARIANT` with train.devices x train.nodes > 1 starts torchrun itself (`launch`: this process
+- `netpipe train VARIANT` with distributed.devices x distributed.nodes > 1 starts torchrun itself (`launch`: this process
   becomes torchrun's agent and the workers run `python -m pipeline train VARIANT ...`); under an outer
   torchrun (LOCAL_RANK and WORLD_SIZE set) every process simply runs, whatever the params say.
 - `setup` joins the process group; `Dist` says who this process is. Rank 0 alone writes files.
@@ -80,20 +80,20 @@ def peer_lost(exc: BaseException) -> bool:
         k in text for k in ("Connection reset by peer", "Connection closed by peer", "gloo/transport", "NCCL error"))
 
 
-def setup(tp: DistributedParams) -> tuple[Dist, torch.device]:
+def setup(dp: DistributedParams) -> tuple[Dist, torch.device]:
     """Join the process group when running under torchrun; otherwise the single-process setting."""
     if not under_torchrun():
         return Dist(), torch.device("cuda" if torch.cuda.is_available() else "cpu")
     rank, local, world = (int(os.environ[k]) for k in ("RANK", "LOCAL_RANK", "WORLD_SIZE"))
     cuda = torch.cuda.is_available()
-    backend = tp.backend if tp.backend != "auto" else ("nccl" if cuda else "gloo")
+    backend = dp.backend if dp.backend != "auto" else ("nccl" if cuda else "gloo")
     if backend == "nccl" and not cuda:
-        raise NetpipeError("train.backend is nccl but there is no CUDA GPU here; allowed on CPU: gloo (or auto)")
+        raise NetpipeError("distributed.backend is nccl but there is no CUDA GPU here; allowed on CPU: gloo (or auto)")
     if cuda:
         if local >= torch.cuda.device_count():
             raise NetpipeError(f"local rank {local} has no GPU: this machine shows {torch.cuda.device_count()} "
                                f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')}); "
-                               f"lower train.devices")
+                               f"lower distributed.devices")
         torch.cuda.set_device(local)
         dev = torch.device("cuda", local)
     else:
@@ -117,15 +117,15 @@ def cleanup(d: Dist) -> None:
     torch.distributed.destroy_process_group()
 
 
-def wrap(model: nn.Module, d: Dist, tp: DistributedParams, dev: torch.device) -> tuple[nn.Module, nn.Module]:
+def wrap(model: nn.Module, d: Dist, dp: DistributedParams, dev: torch.device) -> tuple[nn.Module, nn.Module]:
     """(model, the module to train): SyncBatchNorm where params say so (CUDA only: PyTorch has no CPU
     version), then DistributedDataParallel. Checkpoints save `model`, so their format is the single-process one."""
     if not d.enabled:
         return model, model
     has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
-    if tp.sync_batchnorm and has_bn and dev.type == "cuda" and d.world_size > 1:
+    if dp.sync_batchnorm and has_bn and dev.type == "cuda" and d.world_size > 1:
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    elif tp.sync_batchnorm and has_bn and d.world_size > 1 and d.main:
+    elif dp.sync_batchnorm and has_bn and d.world_size > 1 and d.main:
         print("netpipe: note: SyncBatchNorm needs CUDA; on CPU each rank's BatchNorm sees its own slice of the batch",
               file=sys.stderr)
     ddp = nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
@@ -135,14 +135,14 @@ def wrap(model: nn.Module, d: Dist, tp: DistributedParams, dev: torch.device) ->
 # ---------------------------------------------------------------------------------------------------------
 # self-launch: this process becomes torchrun's agent
 # ---------------------------------------------------------------------------------------------------------
-def torchrun_args(tp: DistributedParams, variant: str, argv: list[str]) -> list[str]:
+def torchrun_args(dp: DistributedParams, variant: str, argv: list[str]) -> list[str]:
     """torchrun's command line for `python -m pipeline ARGV`: --standalone on one machine, else a c10d rendezvous."""
-    args = [f"--nproc-per-node={tp.devices}"]
-    if tp.nodes == 1:
+    args = [f"--nproc-per-node={dp.devices}"]
+    if dp.nodes == 1:
         args.append("--standalone")  # a free port on localhost: runs beside each other never collide
     else:
-        args += [f"--nnodes={tp.nodes}", "--rdzv-backend=c10d", f"--rdzv-endpoint={tp.rdzv_endpoint}",
-                 f"--rdzv-id={tp.rdzv_id or 'netpipe-' + variant}"]
+        args += [f"--nnodes={dp.nodes}", "--rdzv-backend=c10d", f"--rdzv-endpoint={dp.rdzv_endpoint}",
+                 f"--rdzv-id={dp.rdzv_id or 'netpipe-' + variant}"]
     return args + ["--module", "pipeline", *argv]
 
 
@@ -165,7 +165,7 @@ class LaunchFailed(NetpipeError):
         self.exit_code = exit_code
 
 
-def launch(tp: DistributedParams, variant: str) -> None:
+def launch(dp: DistributedParams, variant: str) -> None:
     """Run this same `netpipe train` command under torchrun, one process per device. A failed rank ends the run
     with one line naming it (torchrun stops the others); the exit code is the failed rank's."""
     import logging
@@ -177,16 +177,16 @@ def launch(tp: DistributedParams, variant: str) -> None:
 
     argv = sys.argv[1:]
     if not argv or argv[0] != "train" or variant not in argv:
-        raise NetpipeError(f"train.devices x train.nodes = {tp.world_size}: run `netpipe train {variant}` (it starts "
+        raise NetpipeError(f"distributed.devices x distributed.nodes = {dp.world_size}: run `netpipe train {variant}` (it starts "
                            "torchrun) or start it under torchrun yourself")
-    if torch.cuda.is_available() and tp.devices > torch.cuda.device_count():
-        raise NetpipeError(f"train.devices is {tp.devices} but this machine has {torch.cuda.device_count()} GPU(s) "
+    if torch.cuda.is_available() and dp.devices > torch.cuda.device_count():
+        raise NetpipeError(f"distributed.devices is {dp.devices} but this machine has {torch.cuda.device_count()} GPU(s) "
                            f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')})")
-    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // tp.devices)))
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // dp.devices)))
     for name in list(logging.root.manager.loggerDict):  # torchrun's agent logs nothing: failures are ours to say
         if name.startswith("torch.distributed"):
             logging.getLogger(name).setLevel(logging.CRITICAL)
-    args = torchrun_args(tp, variant, argv)
+    args = torchrun_args(dp, variant, argv)
     print(f"netpipe: torchrun {' '.join(args)}", file=sys.stderr)
     try:
         torchrun.run(torchrun.parse_args(args))
@@ -202,6 +202,6 @@ def launch(tp: DistributedParams, variant: str) -> None:
     except SignalException as exc:  # torchrun passed the signal on to the ranks, which checkpointed
         sys.exit(128 + int(exc.sigval))
     except RendezvousError as exc:
-        raise NetpipeError(f"torchrun rendezvous at {tp.rdzv_endpoint} failed ({type(exc).__name__}: "
-                           f"{first_line(exc)}); check train.rdzv_endpoint and that "
-                           f"all {tp.nodes} nodes started") from None
+        raise NetpipeError(f"torchrun rendezvous at {dp.rdzv_endpoint} failed ({type(exc).__name__}: "
+                           f"{first_line(exc)}); check distributed.rdzv_endpoint and that "
+                           f"all {dp.nodes} nodes started") from None

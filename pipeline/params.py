@@ -183,7 +183,7 @@ class QuickParams(Strict):
     enabled: bool = False
     epochs: int = Field(1, gt=0)
     max_steps_per_epoch: int = Field(2, gt=0)
-    batch_size: int = Field(8, gt=0)  # at most this global batch (a multiple of train.devices x train.nodes)
+    batch_size: int = Field(8, gt=0)  # at most this global batch (a multiple of distributed.devices x distributed.nodes)
     eval_samples: int = Field(4, gt=0)  # test/validation images used by evaluate/export in quick mode
     bench_batch_sizes: list[int] = Field(default_factory=lambda: [1, 4])
     bench_iterations: int = Field(3, gt=0)
@@ -248,7 +248,7 @@ class Params(Strict):
     # prepare runs for these only, and they must be exactly the datasets named in `variants`
     datasets: Optional[list[str]] = None
     nets: dict[str, NetParams]
-    train: DistributedParams = Field(default_factory=DistributedParams)  # devices, nodes (docs/distributed.md)
+    distributed: DistributedParams = Field(default_factory=DistributedParams)  # devices, nodes (docs/distributed.md)
     export: ExportParams = Field(default_factory=ExportParams)
     bench: BenchParams = Field(default_factory=BenchParams)
 
@@ -292,16 +292,16 @@ class Params(Strict):
             if len(mean) != chans:
                 raise _CrossError(["nets", name, "normalize"] if net.normalize else ["data", dataset, "mean"],
                                   f"{len(mean)} mean/std values for {chans}-channel images")
-            world = self.train.world_size
+            world = self.distributed.world_size
             if self.quick.enabled and self.quick.batch_size % world:
                 raise _CrossError(["quick", "batch_size"],
-                                  f"quick.batch_size {self.quick.batch_size} must split evenly over train.devices x "
-                                  f"train.nodes = {world} processes; allowed: a multiple of {world}")
+                                  f"quick.batch_size {self.quick.batch_size} must split evenly over distributed.devices x "
+                                  f"distributed.nodes = {world} processes; allowed: a multiple of {world}")
             if net.train.batch_size % world:
                 raise _CrossError(
                     ["nets", name, "train", "batch_size"],
                     f"batch_size {net.train.batch_size} is the global batch and must split evenly over "
-                    f"train.devices x train.nodes = {world} processes; allowed: a multiple of {world}",
+                    f"distributed.devices x distributed.nodes = {world} processes; allowed: a multiple of {world}",
                 )
         return self
 
@@ -418,6 +418,9 @@ def _format_error(exc: ValidationError, source: str) -> str:
 def parse(raw: Any, source: str = "params.yaml") -> Params:
     if not isinstance(raw, dict):
         raise ParamsError(f"{source}: expected a mapping of keys at the top level, got {type(raw).__name__}")
+    if "train" in raw:  # renamed: each variant's recipe is nets.VARIANT.train, so `train` meant two things
+        raise ParamsError(f"{source}: train: the top-level `train:` (devices, nodes, backend, ...) is now called "
+                          "`distributed:`; rename it (each variant's recipe stays under nets.VARIANT.train)")
     try:
         return Params.model_validate(raw)
     except ValidationError as exc:

@@ -14,7 +14,7 @@
   artifacts/train/VARIANT.csv (per-epoch curves for `dvc plots`), artifacts/train/VARIANT.json (summary). While a
   run is unfinished, models/resume/VARIANT.pt holds its state after every epoch (a one-epoch run, the quick check,
   skips it: killed, it simply trains its epoch again) or where a signal stopped it.
-- Several devices (params `train:`, pipeline/distributed.py, docs/distributed.md): one process per device under
+- Several devices (params `distributed:`, pipeline/distributed.py, docs/distributed.md): one process per device under
   torchrun; each rank trains on its slice of every global batch, DistributedDataParallel averages the gradients,
   rank 0 alone writes the outputs (`Run.on_main`). With one process and no torchrun the loop is the plain one.
 """
@@ -252,13 +252,13 @@ class Run:
 
 
 def run(p: Params, variant: str) -> dict:
-    """Train VARIANT here, or on train.devices x train.nodes processes through torchrun (pipeline/distributed.py).
+    """Train VARIANT here, or on distributed.devices x distributed.nodes processes through torchrun (pipeline/distributed.py).
     A signal saves the run's state and exits 128 + signum (the same command resumes)."""
-    if p.train.world_size > 1 and not distributed.under_torchrun():
-        distributed.launch(p.train, variant)
+    if p.distributed.world_size > 1 and not distributed.under_torchrun():
+        distributed.launch(p.distributed, variant)
         summary = paths.train_summary(variant)  # written by rank 0 (on another machine when this is not node 0)
         return fileio.read_json(summary) if summary.exists() else {}
-    d, dev = distributed.setup(p.train)
+    d, dev = distributed.setup(p.distributed)
     try:
         return _train(p, variant, d, dev)
     except Interrupted as stop:
@@ -503,7 +503,7 @@ def _setup(p: Params, variant: str, d: distributed.Dist, dev: torch.device):
     if fast.channels_last:
         model = model.to(memory_format=torch.channels_last)
     n_params = nets.count_params(model)
-    model, ddp_model = distributed.wrap(model, d, p.train, dev)  # (model, model) on one process
+    model, ddp_model = distributed.wrap(model, d, p.distributed, dev)  # (model, model) on one process
     opt = make_optimizer(model, net)
     step_model = torch.compile(ddp_model) if fast.compile else ddp_model
     mean, std = norm_tensors(p, variant, dev)

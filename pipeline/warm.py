@@ -19,8 +19,16 @@ child per command, the way multiprocessing's forkserver or PyTorch's DataLoader 
   import time can differ from a fresh start. It exits after IDLE_SECONDS without a command (NETPIPE_WARM_IDLE
   sets them), and never runs one of its own: it imports, forks and waits.
 
-NETPIPE_WARM=0 turns it off (NETPIPE_WARM=1 turns it on outside DVC); whatever goes wrong before the child
-starts (no socket, no server yet, a refused connection) runs the command as a plain process. Linux only.
+It is on by default for the quick check only (DVC_STAGE set and `quick.enabled` true in the params file the command
+reads), where process start-up is most of the work: 71 s of the 212 s one-network-per-seed quick check on 2 cores.
+A full run spends hours in its stages and would save seconds, so it runs plain processes; NETPIPE_WARM=1 asks for
+the server anyway, NETPIPE_WARM=0 never uses it. Whatever goes wrong before the child starts (no socket, no server
+yet, a refused connection) runs the command as a plain process. Linux only.
+
+Forking is safe only from a process that has run no torch op (a matmul starts the OpenMP thread pool, and a child
+forked after it hangs on its first parallel op) and has not initialised CUDA. The server checks both before every
+fork: the number of its threads must not have grown since its imports, and `torch.cuda.is_initialized()` must be
+false. Otherwise it refuses (the command prints one line and runs as a plain process) and exits.
 """
 
 from __future__ import annotations
@@ -46,10 +54,32 @@ _OLD_STREAMS: list = []  # a child's: the server's sys.stdout and sys.stderr, wh
 
 
 def wanted(argv: list[str]) -> bool:
-    """Whether `netpipe ARGV` goes through a warm server."""
-    default = "1" if os.environ.get("DVC_STAGE") else "0"
-    return (sys.platform == "linux" and os.environ.get("NETPIPE_WARM", default) == "1"
-            and len(argv) > 1 and argv[1] in STAGES and hasattr(socket, "send_fds"))
+    """Whether `netpipe ARGV` goes through a warm server: NETPIPE_WARM=1/0, else a DVC stage of the quick check."""
+    if not (sys.platform == "linux" and len(argv) > 1 and argv[1] in STAGES and hasattr(socket, "send_fds")):
+        return False
+    setting = os.environ.get("NETPIPE_WARM")
+    if setting is not None:
+        return setting == "1"
+    return bool(os.environ.get("DVC_STAGE")) and _quick_check(argv)
+
+
+def _quick_check(argv: list[str]) -> bool:
+    """`quick.enabled` in the params file ARGV names (-p/--params, default params.yaml); False if unreadable (the
+    plain command then reports the problem)."""
+    path = "params.yaml"
+    for i, a in enumerate(argv):
+        if a in ("-p", "--params") and i + 1 < len(argv):
+            path = argv[i + 1]
+        elif a.startswith("--params="):
+            path = a.split("=", 1)[1]
+    try:
+        import yaml
+
+        with open(path, encoding="utf-8") as fh:
+            raw = yaml.safe_load(fh)
+        return raw["quick"]["enabled"] is True
+    except Exception:
+        return False
 
 
 def _key() -> str:
@@ -141,6 +171,8 @@ def run(argv: list[str]) -> int | None:
         reply = _recv(conn)
     except (OSError, EOFError, ValueError):
         _start_server(path)
+    if "refused" in reply:
+        print(f"netpipe: warm start off: {reply['refused']}; running this command as a plain process", file=sys.stderr)
     if "pid" not in reply:  # no server, or it could not start a child: run it here, as if it had all along
         conn.close()
         for name, handler in previous.items():
@@ -209,6 +241,7 @@ def serve(path: str) -> None:
             importlib.import_module(name)
         except Exception:
             pass
+    baseline = _threads()  # the imports' own threads (numpy's BLAS pool); no torch op has run
     try:
         os.unlink(path)
     except FileNotFoundError:
@@ -220,12 +253,21 @@ def serve(path: str) -> None:
     dropped: dict[int, float] = {}  # child pid -> when its command went away (SIGTERM sent)
     idle = float(os.environ.get("NETPIPE_WARM_IDLE", IDLE_SECONDS))
     last = time.monotonic()
+    closed = False  # refused: no new commands; the running ones end as usual, then the server exits
     try:
-        while children or time.monotonic() - last < idle:
+        while children or (not closed and time.monotonic() - last < idle):
             watched = [c for p, c in children.items() if p not in dropped]  # a closed one stays readable
-            ready, _, _ = select.select([listener, *watched], [], [], 0.05)
+            ready, _, _ = select.select(([] if closed else [listener]) + watched, [], [], 0.05)
             for sock in ready:
                 if sock is listener:
+                    why = _unsafe_to_fork(baseline)
+                    if why is not None:
+                        _refuse(listener, why)
+                        closed = True
+                        os.unlink(path)
+                        listener.close()
+                        lock.close()  # a new server may start beside this one's last children
+                        continue
                     pid = _accept(listener, children, lock)
                     if pid is not None:
                         last = time.monotonic()
@@ -258,13 +300,47 @@ def serve(path: str) -> None:
                 conn.close()
     finally:  # idle, or stopped: a command still running ends with it (its caller reports the loss)
         try:
-            os.unlink(path)
+            if not closed:
+                os.unlink(path)
         except OSError:
             pass
         for pid in children:
             _kill(pid, signal.SIGTERM)
         listener.close()
         lock.close()
+
+
+def _threads() -> int:
+    return len(os.listdir("/proc/self/task"))
+
+
+def _unsafe_to_fork(baseline: int) -> str | None:
+    """Why a child forked now could hang or fail, or None."""
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_initialized():
+        return "CUDA was initialised in the warm-start server (a forked child cannot use it)"
+    n = _threads()
+    if n > baseline:
+        return (f"the warm-start server has {n} threads, {n - baseline} more than after its imports (a torch op "
+                "started a thread pool, and a child forked now would hang on its first parallel op)")
+    return None
+
+
+def _refuse(listener: socket.socket, why: str) -> None:
+    """Answer one waiting command with the reason, so that it runs as a plain process."""
+    try:
+        conn, _ = listener.accept()
+    except OSError:
+        return
+    try:
+        conn.settimeout(5.0)
+        _, fds, _, _ = socket.recv_fds(conn, 1 << 16, 3)
+        for fd in fds:
+            os.close(fd)
+        _send(conn, {"refused": why})
+    except (OSError, EOFError, ValueError):
+        pass
+    conn.close()
 
 
 def _kill(pid: int, sig: int) -> None:

@@ -80,7 +80,7 @@ def _params(root: Path, devices: int, epochs: int = 3, lr: float = 0.002) -> dic
                          "amp": False, "channels_last": False})  # fp32 on every machine: one set of tolerances
     net["train"]["optimizer"]["lr"] = lr
     raw["nets"] = {VARIANT: net}
-    raw["train"]["devices"] = devices
+    raw["distributed"]["devices"] = devices
     return raw
 
 
@@ -292,7 +292,7 @@ def test_batch_must_split_over_the_processes(template, tmp_path):
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.strip() == (
         f"netpipe: error: params.yaml: nets.{VARIANT}.train.batch_size: batch_size 16 is the global batch and must "
-        "split evenly over train.devices x train.nodes = 3 processes; allowed: a multiple of 3")
+        "split evenly over distributed.devices x distributed.nodes = 3 processes; allowed: a multiple of 3")
 
 
 def test_torchrun_command_line():
@@ -310,7 +310,7 @@ def test_torchrun_command_line():
 
 @pytest.mark.skipif(not os.environ.get("NETPIPE_TEST_MULTINODE"), reason="about 30 s: set NETPIPE_TEST_MULTINODE=1")
 def test_two_machines_through_the_c10d_rendezvous(template, tmp_path):
-    """train.nodes: 2 on one machine: two `netpipe train` commands (the two "machines") meet at the c10d
+    """distributed.nodes: 2 on one machine: two `netpipe train` commands (the two "machines") meet at the c10d
     rendezvous and train as one 2-process run, sharing the project directory as a shared filesystem would."""
     import socket
 
@@ -319,7 +319,7 @@ def test_two_machines_through_the_c10d_rendezvous(template, tmp_path):
         port = sock.getsockname()[1]
     root = _project(template, tmp_path / "p", devices=1, epochs=1)
     raw = yaml.safe_load((root / "params.yaml").read_text())
-    raw["train"].update({"nodes": 2, "rdzv_endpoint": f"localhost:{port}", "rdzv_id": "test-two-machines"})
+    raw["distributed"].update({"nodes": 2, "rdzv_endpoint": f"localhost:{port}", "rdzv_id": "test-two-machines"})
     (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     cmd = [sys.executable, "-m", "pipeline", "train", VARIANT]
     procs = [subprocess.Popen(cmd, cwd=root, env=_env(root), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

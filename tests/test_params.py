@@ -99,7 +99,7 @@ def test_quick_mode_shortens_recipe():
 def test_quick_batch_must_split_over_the_processes():
     raw = copy.deepcopy(BASE)
     raw["quick"].update({"enabled": True, "batch_size": 6})
-    raw["train"]["devices"] = 4
+    raw["distributed"]["devices"] = 4
     with pytest.raises(ParamsError, match=r"quick\.batch_size.*6.*multiple of 4"):
         params.parse(raw)
     raw["quick"]["enabled"] = False  # only checked when the quick check is on
@@ -207,3 +207,16 @@ def test_readme_quick_check_lines_select_valid_variants(tmp_path):
             named = every
         assert p.quick.enabled and p.variants == named and set(named) <= set(every)
     assert len(every) == 18
+
+
+def test_the_old_top_level_train_key_is_named_in_one_line(tmp_path):
+    """`train:` at the top level was the distributed setup while nets.VARIANT.train is a recipe; it is now
+    `distributed:`, and an old params file says so in one line."""
+    raw = yaml.safe_load((Path(__file__).resolve().parent.parent / "params.yaml").read_text())
+    raw["train"] = raw.pop("distributed")
+    f = tmp_path / "params.yaml"
+    f.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ParamsError) as exc:
+        params.load(f)
+    assert str(exc.value) == (f"{f}: train: the top-level `train:` (devices, nodes, backend, ...) is now called "
+                              "`distributed:`; rename it (each variant's recipe stays under nets.VARIANT.train)")

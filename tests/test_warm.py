@@ -161,19 +161,66 @@ def test_a_killed_command_takes_its_child_with_it(copy):
     assert _gone(child, warm.KILL_GRACE_SECONDS + 10)
 
 
-def test_warm_start_is_for_stage_commands_under_dvc_unless_asked(monkeypatch):
+def test_warm_start_is_for_the_quick_checks_stages_under_dvc_unless_asked(monkeypatch, tmp_path):
+    """On by default only for a DVC stage of the quick check (where start-up is most of the work), read from the
+    params file the command names; a full run's stages are plain processes unless NETPIPE_WARM=1."""
+    import yaml
+
     monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("NETPIPE_WARM", raising=False)
     monkeypatch.delenv("DVC_STAGE", raising=False)
-    assert not warm.wanted(["netpipe", "train", "v"])  # by hand: a plain process
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))  # quick.enabled: false
+    raw["quick"]["enabled"] = True
+    (tmp_path / "quick.yaml").write_text(yaml.safe_dump(raw))
+    assert not warm.wanted(["netpipe", "train", "v", "-p", "quick.yaml"])  # by hand: a plain process
     monkeypatch.setenv("DVC_STAGE", "train@v")
-    assert warm.wanted(["netpipe", "train", "v"])
+    assert not warm.wanted(["netpipe", "train", "v"])  # a full run's stage
+    assert warm.wanted(["netpipe", "train", "v", "-p", "quick.yaml"])
+    assert warm.wanted(["netpipe", "train", "v", "--params=quick.yaml"])
+    assert not warm.wanted(["netpipe", "train", "v", "-p", "missing.yaml"])  # the plain command reports it
     assert not warm.wanted(["netpipe", "predict", "x.png"]) and not warm.wanted(["netpipe"])
     monkeypatch.setenv("NETPIPE_WARM", "0")
-    assert not warm.wanted(["netpipe", "train", "v"])
+    assert not warm.wanted(["netpipe", "train", "v", "-p", "quick.yaml"])
     monkeypatch.delenv("DVC_STAGE")
     monkeypatch.setenv("NETPIPE_WARM", "1")
     assert warm.wanted(["netpipe", "export", "v"])
+
+
+@pytest.mark.parametrize("spoil, reason", [
+    ("matmul", r"the warm-start server has \d+ threads, \d+ more than after its imports \(a torch op started a thread "
+               r"pool, and a child forked now would hang on its first parallel op\)"),
+    ("cuda", r"CUDA was initialised in the warm-start server \(a forked child cannot use it\)"),
+])
+def test_the_server_refuses_to_fork_after_a_torch_op_or_cuda(copy, spoil, reason):
+    """A torch op run in the server (its OpenMP pool started) or CUDA initialised there: the next command is told why
+    in one line and runs as a plain process (same output, same exit code), and the server takes no more."""
+    import re
+
+    if spoil == "matmul" and (os.cpu_count() or 1) < 2:
+        pytest.skip("one core: the OpenMP pool starts no thread")
+    root, env, runtime = copy
+    env = {**env, "NETPIPE_TEST_WARM_SERVER": spoil, "PYTHONPATH": pythonpath(ROOT / "tests" / "hooks", root)}
+    plain = subprocess.run([sys.executable, "-m", "pipeline", "evaluate", "no_such_variant"], cwd=root,
+                           env={**env, "NETPIPE_WARM": "0"}, capture_output=True, text=True, timeout=120)
+    r = _client(root, env, "evaluate", "no_such_variant")  # starts the server and runs itself while it imports
+    deadline = time.monotonic() + 180
+    while not list(runtime.glob("netpipe-warm-*/*.sock")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    while True:  # (a command that comes between its bind and its listen runs itself too)
+        r = _client(root, env, "evaluate", "no_such_variant")
+        assert "served=" not in r.stderr, r.stderr
+        if "warm start off" in r.stderr or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    line, rest = r.stderr.split("\n", 1)
+    assert re.fullmatch(rf"netpipe: warm start off: {reason}; running this command as a plain process", line), line
+    assert (r.returncode, r.stdout, rest) == (plain.returncode, plain.stdout, plain.stderr)
+    deadline = time.monotonic() + 30
+    while list(runtime.glob("netpipe-warm-*/*.sock")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not list(runtime.glob("netpipe-warm-*/*.sock")), "the server still listens"
 
 
 def test_a_server_serves_one_environment(monkeypatch):

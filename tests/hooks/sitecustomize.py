@@ -17,6 +17,11 @@ NETPIPE_TEST_SIGNAL="STEP SIGNAL TARGET"  (e.g. "11 SIGTERM self", "8 SIGTERM pa
     instead of whichever step a timer happens to hit. Steps count from the start of this process (a resumed run
     counts from its resume point) and per optimizer; STEP must exceed the 4 steps of the CPU speed measurement's
     throw-away optimizer (pipeline/speed.py).
+
+NETPIPE_TEST_WARM_SERVER=matmul|cuda
+    Make the warm-start server (pipeline/warm.py) unsafe to fork from, for its refusal tests: as it binds its socket
+    (its imports done, before any command), run a torch matmul in it (the OpenMP thread pool starts), or have
+    torch.cuda.is_initialized() answer True (on a CPU machine nothing else can make CUDA initialised).
 """
 
 import os
@@ -88,3 +93,26 @@ if _gradient:
         self.register_comm_hook(None, _local_gradient if _gradient == "local" else _half_gradient)
 
     _DDP.__init__ = _init_broken
+
+_warm = os.environ.get("NETPIPE_TEST_WARM_SERVER")
+_argv = getattr(sys, "orig_argv", [])
+if _warm and any("from pipeline.warm import serve" in a for a in _argv):
+    import socket as _socket
+
+    assert _warm in ("matmul", "cuda"), _warm
+    _sock = _argv[_argv.index("-c") + 2]  # python -c BOOT PATH SYS_PATH
+    _bind = _socket.socket.bind
+
+    def _bind_then_spoil(self, address):
+        """The server binds its socket after its imports and its thread count, before it accepts a command."""
+        _bind(self, address)
+        if address == _sock:
+            import torch
+
+            if _warm == "matmul":
+                a = torch.randn(256, 256)
+                a @ a
+            else:
+                torch.cuda.is_initialized = lambda: True
+
+    _socket.socket.bind = _bind_then_spoil
