@@ -41,11 +41,6 @@ def norm_tensors(p: Params, variant: str, dev: torch.device) -> tuple[torch.Tens
     return torch.tensor(mean, device=dev), torch.tensor(std, device=dev)
 
 
-def autocast(dev: torch.device, enabled: bool):
-    """bf16 autocast on CUDA or the CPU when `enabled` (the CPU only where training chose it: pipeline/speed.py)."""
-    return speed.autocast(dev, enabled)
-
-
 def torch_save(obj: dict, path) -> None:
     """torch.save, with its writer's failures (a full disk, an I/O error: a bare RuntimeError such as "[enforce
     fail at inline_container.cc] unexpected pos") turned into the OSError that fileio reports in one line."""
@@ -107,6 +102,6 @@ def predict_logits(model: nn.Module, x_u8: torch.Tensor, view, batch_size: int, 
                   disable=desc is None or len(starts) < 2):
         xb = x_u8[i:i + batch_size]
         xb = view(xb).to(dev, non_blocking=True) if views_on_cpu else view(xb.to(dev, non_blocking=True))
-        with autocast(dev, amp):
+        with speed.autocast(dev, amp):
             out.append(model(transforms.normalize(xb, mean, std).contiguous()).float())
     return torch.cat(out).cpu() if out else torch.empty(0)

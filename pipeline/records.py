@@ -75,13 +75,26 @@ class Record(_Model):
 # netpipe train
 # ---------------------------------------------------------------------------------------------------------
 class SpeedChoice(_Model):
-    """pipeline/speed.py's decision: what training ran with and why."""
-    amp: bool
+    """pipeline/speed.py's decision (`speed.Speed` is this class): what training runs with and why. Kept in the
+    checkpoint (a resumed run reuses it), the CPU speed cache and the training summary."""
+    amp: bool  # bf16 autocast
     channels_last: bool
     compile: bool
     reason: Optional[str] = None
-    measured: dict[str, float] = {}  # images/s of each setting tried
-    bf16_native: Optional[bool] = None
+    measured: dict[str, float] = {}  # images/s of each combination tried ("fp32", ...)
+    bf16_native: Optional[bool] = None  # CPU: oneDNN reports native bf16 matrix instructions
+
+    def to_dict(self) -> dict:
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SpeedChoice":
+        return cls.model_validate(d)
+
+    @property
+    def label(self) -> str:
+        parts = ["bf16 autocast" if self.amp else "fp32"] + (["channels-last"] if self.channels_last else [])
+        return " + ".join(parts + (["compile"] if self.compile else []))
 
 
 class TrainSummary(Record):
@@ -249,10 +262,6 @@ class Machine(_Model):
     numpy: str
     python: str
     platform: str
-
-    @property
-    def short(self) -> str:
-        return self.gpu or f"CPU {self.cpu} ({self.cpu_cores} cores)"
 
 
 class MatmulPeak(_Model):

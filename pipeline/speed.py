@@ -27,12 +27,13 @@ import json
 import os
 import platform
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .records import SpeedChoice
 
 MARGIN = 1.05  # a combination must be this much faster than fp32 to be used (timing noise on a busy machine)
 MEASURE_BATCH = 32  # measurement batch (at most the recipe's): the step's cost per image, not the recipe's memory
@@ -40,29 +41,7 @@ MEASURE_STEPS = 3  # timed steps per combination, after one warm-up step; the fa
 CACHE_VERSION = 1
 
 
-@dataclass
-class Speed:
-    """What a training run uses, and why."""
-
-    amp: bool  # bf16 autocast
-    channels_last: bool
-    compile: bool
-    reason: str
-    measured: dict[str, float] = field(default_factory=dict)  # images/s of each combination tried ("fp32", ...)
-    bf16_native: bool | None = None  # CPU: oneDNN reports native bf16 matrix instructions
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "Speed":
-        return cls(**{k: d[k] for k in ("amp", "channels_last", "compile", "reason")},
-                   measured=dict(d.get("measured") or {}), bf16_native=d.get("bf16_native"))
-
-    @property
-    def label(self) -> str:
-        parts = ["bf16 autocast" if self.amp else "fp32"] + (["channels-last"] if self.channels_last else [])
-        return " + ".join(parts + (["compile"] if self.compile else []))
+Speed = SpeedChoice  # what a training run uses, and why (one class: records.SpeedChoice)
 
 
 def bf16_native() -> bool:
@@ -178,7 +157,8 @@ def choose(model: nn.Module, dev: torch.device, *, amp: bool, channels_last: boo
     `may_measure` (the quick check: a few steps do not repay half a minute of measuring) a cached decision is used,
     else fp32."""
     if dev.type == "cuda":
-        return Speed(amp, channels_last, compile, "CUDA: as params say (bf16 autocast, channels-last, compile)")
+        return Speed(amp=amp, channels_last=channels_last, compile=compile,
+                     reason="CUDA: as params say (bf16 autocast, channels-last, compile)")
     native = bf16_native()
     combos = [(a, c) for a in ([False, True] if amp and native else [False])
               for c in ([False, True] if channels_last else [False])]
@@ -190,19 +170,20 @@ def choose(model: nn.Module, dev: torch.device, *, amp: bool, channels_last: boo
     if compile:
         notes.append("compile not used on the CPU: compiling takes minutes on a small machine and was not measured")
     if len(combos) == 1:
-        return Speed(False, False, False, "; ".join(notes + ["fp32 (nothing else allowed)"]), bf16_native=native)
+        return Speed(amp=False, channels_last=False, compile=False,
+                     reason="; ".join(notes + ["fp32 (nothing else allowed)"]), bf16_native=native)
     key = _cache_key(arch, options, input_shape, batch, (amp, channels_last))
     cached = _read_cache().get(key)
     if cached:
         try:
             speed = Speed.from_dict(cached)
-            speed.reason += " (cached measurement)"
+            speed.reason = f"{speed.reason} (cached measurement)"
             return speed
-        except (KeyError, TypeError):
+        except ValueError:  # an entry another version wrote (pydantic's ValidationError is a ValueError)
             pass
     if not may_measure:
-        return Speed(False, False, False, "; ".join(notes + ["not measured in the quick check"]),
-                     bf16_native=native)
+        return Speed(amp=False, channels_last=False, compile=False,
+                     reason="; ".join(notes + ["not measured in the quick check"]), bf16_native=native)
     measured = measure(model, input_shape, num_classes, batch, combos)
     base = measured["fp32"]
     best = max(combos, key=lambda c: measured[_combo_name(*c)])
@@ -213,7 +194,8 @@ def choose(model: nn.Module, dev: torch.device, *, amp: bool, channels_last: boo
     else:
         why = f"measured: nothing beat fp32 by {MARGIN - 1:.0%} (best {_combo_name(*best)} {gain:.2f}x, batch {b})"
         best = (False, False)
-    speed = Speed(best[0], best[1], False, "; ".join(notes + [why]), measured, native)
+    speed = Speed(amp=best[0], channels_last=best[1], compile=False, reason="; ".join(notes + [why]), measured=measured,
+                  bf16_native=native)
     _write_cache(key, speed)
     return speed
 

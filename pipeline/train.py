@@ -38,8 +38,8 @@ from torch import nn
 from tqdm import tqdm
 
 from . import code, distributed, fileio, nets, paths, speed, transforms
-from .model import (CHECKPOINT_FORMAT, autocast, build_model, device, device_name, load_checkpoint,  # noqa: F401
-                    load_model, norm_tensors, predict_logits, save, torch_save)
+from .model import (CHECKPOINT_FORMAT, build_model, device_name, load_checkpoint, norm_tensors, predict_logits,
+                    save)
 from .data import load_prepared, spread
 from .errors import NetpipeError, TrainingDiverged, first_line
 from .params import NetParams, Params, ScheduleParams, TrainParams
@@ -82,6 +82,16 @@ def lr_factor(s: ScheduleParams, epoch: float, total_epochs: int, base_lr: float
         floor = s.min_lr / base_lr
         f = floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * min(epoch / total_epochs, 1.0)))
     return warm * f
+
+
+def make_scheduler(opt: torch.optim.Optimizer, net: NetParams, full_epochs: int,
+                   sched_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """The recipe's learning rate as torchvision's references drive it: a scheduler stepped after every optimizer step.
+    After k steps the schedule stands at epoch k / sched_steps (the full recipe's steps per epoch: the quick check
+    runs the recipe's first steps at the recipe's own rates) of `full_epochs`."""
+    s, base = net.train.schedule, net.train.optimizer.lr
+    return torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda k: lr_factor(s, k / sched_steps, full_epochs, base, sched_steps))
 
 
 def make_optimizer(model: nn.Module, net: NetParams) -> torch.optim.Optimizer:
@@ -197,6 +207,7 @@ class Run:
     model: nn.Module  # the plain module (checkpoints, evaluation)
     step_model: nn.Module  # what a training step calls: DistributedDataParallel and/or compiled
     opt: torch.optim.Optimizer
+    sched: torch.optim.lr_scheduler.LambdaLR  # the recipe's learning rate, stepped after every optimizer step
     fast: speed.Speed
     x_train: torch.Tensor
     y_train: torch.Tensor
@@ -227,15 +238,10 @@ class Run:
         """The stop signal any rank has received (this rank's own without a process group)."""
         return self.d.max_signal(signum, self.dev) if self.d.enabled else signum
 
-    def lr_at(self, epoch: int, step: int) -> float:
-        lr = self.tp.optimizer.lr
-        return lr * lr_factor(self.tp.schedule, (epoch * self.steps + step) / self.sched_steps, self.full_epochs, lr,
-                              self.sched_steps)
-
     def checkpoint(self, state: TrainState) -> dict:
         return {"format": CHECKPOINT_FORMAT, "variant": self.variant, "config_hash": self.config_hash,
                 "code_hash": self.code_hash, "model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
-                **asdict(state), "speed": self.fast.to_dict()}
+                "scheduler": self.sched.state_dict(), **asdict(state), "speed": self.fast.to_dict()}
 
     def save_state(self, state: TrainState) -> None:
         """The resume checkpoint (rank 0 writes it)."""
@@ -357,14 +363,13 @@ def train_one_epoch(r: Run, state: TrainState, epoch: int, stop: "_Stop", t0: fl
     start_step = _resume_epoch(r, state, gen, loss_buf, correct) if state.step else 0
     bar = tqdm(total=steps, initial=start_step, desc=f"{r.variant} epoch {epoch + 1}/{tp.epochs}", unit="step",
                file=sys.stderr, dynamic_ncols=True, mininterval=1.0, leave=False, disable=not d.main)
-    lr = r.lr_at(epoch, start_step)
+    lr = opt.param_groups[0]["lr"]
     try:
         for step in range(start_step, steps):
-            lr = r.lr_at(epoch, step)
-            for g in opt.param_groups:
-                g["lr"] = lr
+            lr = opt.param_groups[0]["lr"]  # this step's: the scheduler set it after the last one
             xb, yb = _batch(r, perm[step], gen)
             loss, logits = _step(r, xb, yb)
+            r.sched.step()
             loss_buf[step] = loss.detach()
             correct += (logits.detach().argmax(1) == yb).sum()
             last = step == steps - 1
@@ -423,7 +428,7 @@ def _batch(r: Run, idx: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tenso
 def _step(r: Run, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """One optimizer step on a normalised batch: (loss, logits), the loss with the auxiliary heads' share."""
     tp = r.tp
-    with autocast(r.dev, r.fast.amp):
+    with speed.autocast(r.dev, r.fast.amp):
         out = r.step_model(xb)
         logits = out[0] if isinstance(out, tuple) else out
         loss = F.cross_entropy(logits.float(), yb, label_smoothing=tp.label_smoothing)
@@ -504,7 +509,10 @@ def _setup(p: Params, variant: str, d: distributed.Dist, dev: torch.device):
         model = model.to(memory_format=torch.channels_last)
     n_params = nets.count_params(model)
     model, ddp_model = distributed.wrap(model, d, p.distributed, dev)  # (model, model) on one process
+    bs, steps, sched_steps = _geometry(p, variant, len(data.y_train), d.world_size)
+    full_epochs = p.nets[variant].train.epochs
     opt = make_optimizer(model, net)
+    sched = make_scheduler(opt, net, full_epochs, sched_steps)
     step_model = torch.compile(ddp_model) if fast.compile else ddp_model
     mean, std = norm_tensors(p, variant, dev)
 
@@ -512,8 +520,7 @@ def _setup(p: Params, variant: str, d: distributed.Dist, dev: torch.device):
     if p.quick.enabled:
         keep = spread(len(y_val), p.quick.eval_samples)
         x_val, y_val = x_val[keep], y_val[keep]
-    bs, steps, sched_steps = _geometry(p, variant, len(data.y_train), d.world_size)
-    r = Run(p, variant, net, p.nets[variant].train.epochs, d, dev, model, step_model, opt, fast,
+    r = Run(p, variant, net, full_epochs, d, dev, model, step_model, opt, sched, fast,
             torch.from_numpy(data.x_train).to(dev), torch.from_numpy(data.y_train).to(dev),
             torch.from_numpy(x_val), torch.from_numpy(y_val), mean, std, bs, steps, sched_steps,
             config_hash, code_hash)
@@ -528,7 +535,8 @@ def _setup(p: Params, variant: str, d: distributed.Dist, dev: torch.device):
             r.on_main(paths.best_resume(variant).unlink, missing_ok=True)
         else:
             model.load_state_dict(ck["model"])
-            opt.load_state_dict(ck["optimizer"])
+            opt.load_state_dict(ck["optimizer"])  # its groups' learning rates for the next step, which
+            sched.load_state_dict(ck["scheduler"])  # continues from the optimizer steps taken so far
             state = TrainState(**{f.name: ck[f.name] for f in fields(TrainState)})
             r.say(f"resuming from {resume_path} at epoch {state.epoch + state.step / steps:.2f}")
     return r, state, data, n_params

@@ -369,12 +369,12 @@ def _run(cmd: list[str], cwd: Path, env: dict | None = None) -> subprocess.Compl
 
 
 def test_dvc_variants_in_parallel_one_device_each(template, tmp_path):
-    """docs/distributed.md "Several variants at once": `dvc exp run --temp train@V` per variant, each with its own
-    CUDA_VISIBLE_DEVICES, run side by side in their own copies of the repo; the workspace (dvc.lock, models/) is
-    untouched until `dvc repro`, which takes each trained stage from DVC's run-cache instead of training again."""
+    """docs/distributed.md "Several variants at once": the stage command `netpipe train V` per variant, side by side,
+    each with its own CUDA_VISIBLE_DEVICES; `dvc commit` then records those trained stages in dvc.lock (as if `dvc
+    repro` had run them), and `dvc repro` runs what is left without training again."""
     root = tmp_path / "proj"
     root.mkdir()
-    variants = {"alexnet_cifar": "0", "alexnet_cifar_nolrn": "1"}  # variant -> the GPU its worker sees
+    variants = {"alexnet_cifar": "0", "alexnet_cifar_nolrn": "1"}  # variant -> the GPU its process sees
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     raw["data"] = {"cifar10": {"source": "local", "path": str(template / "raw"), "val_size": 32}}
     raw["variants"] = {v: "cifar10" for v in variants}
@@ -392,30 +392,26 @@ def test_dvc_variants_in_parallel_one_device_each(template, tmp_path):
     _run([*dvc, "config", "core.analytics", "false"], root)
     _run(["git", "add", "-A"], root)
     _run(["git", "commit", "-qm", "init"], root)
-    # the stages the variants share first: two experiments running prepare@cifar10 at once both write its entry in
-    # DVC's run-cache, and one can lose the other's temporary file (seen: "No such file or directory: ...tmp")
-    _run([*dvc, "repro", "prepare"], root)
-    procs = {v: subprocess.Popen([*dvc, "exp", "run", "--temp", f"train@{v}"], cwd=root,
+    _run([*dvc, "repro", "prepare"], root)  # what the variants share, first
+    procs = {v: subprocess.Popen([sys.executable, "-m", "pipeline", "train", v], cwd=root,
                                  env={**_dvc_env(), "CUDA_VISIBLE_DEVICES": gpu}, stdout=subprocess.PIPE,
                                  stderr=subprocess.STDOUT, text=True)
              for v, gpu in variants.items()}
     for v, proc in procs.items():
         out, _ = proc.communicate(timeout=600)
         assert proc.returncode == 0, out[-4000:]
-        assert f"Running stage 'train@{v}'" in out and "Running stage 'prepare@" not in out
-    # the experiments ran in .dvc/tmp/exps copies: the workspace has no trained model, its dvc.lock no train stage
-    assert not (root / "models").exists()
     assert not [k for k in yaml.safe_load((root / "dvc.lock").read_text())["stages"] if k.startswith("train@")]
-
-    r = _run([*dvc, "repro", *(f"train@{v}" for v in variants)], root)
-    log = r.stdout + r.stderr
-    for v, gpu in variants.items():
-        assert f"Stage 'train@{v}' is cached - skipping run" in log, log
-        summary = json.loads((root / "artifacts" / "train" / f"{v}.json").read_text())
-        assert summary["cuda_visible_devices"] == gpu  # trained by the worker that saw only that GPU
-        assert (root / "models" / f"{v}.pt").stat().st_size > 1000
-    assert "Running stage 'train@" not in log
+    _run([*dvc, "commit", "--force", *(f"train@{v}" for v in variants)], root)
     lock = yaml.safe_load((root / "dvc.lock").read_text())
     assert {f"train@{v}" for v in variants} <= set(lock["stages"])
     r = _run([*dvc, "status", *(f"train@{v}" for v in variants)], root)
     assert "up to date" in (r.stdout + r.stderr).lower()
+
+    r = _run([*dvc, "repro", *(f"evaluate@{v}" for v in variants)], root)
+    log = r.stdout + r.stderr
+    assert "Running stage 'train@" not in log and "Running stage 'prepare@" not in log, log
+    for v, gpu in variants.items():
+        assert f"Running stage 'evaluate@{v}'" in log
+        summary = json.loads((root / "artifacts" / "train" / f"{v}.json").read_text())
+        assert summary["cuda_visible_devices"] == gpu  # trained by the process that saw only that GPU
+        assert (root / "models" / f"{v}.pt").stat().st_size > 1000

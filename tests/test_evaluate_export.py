@@ -30,7 +30,7 @@ from torchvision.transforms import v2
 from pipeline import evaluate, export, params, paths, predict, preprocess, runtime, transforms
 from pipeline.data import load_prepared
 from pipeline.errors import NetpipeError
-from pipeline.train import load_model, norm_tensors
+from pipeline.model import load_model, norm_tensors
 from tests.conftest import TINY_VARIANTS
 
 SMALL = "alexnet_thinner_4"  # 22 MB: the variant whose files the tests open

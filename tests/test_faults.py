@@ -279,12 +279,12 @@ def test_unwritable_output_directory_through_the_cli(tmp_path):
 
 def test_disk_full_checkpoint_is_one_clear_error(tmp_path):
     """torch.save on a full disk raises a bare RuntimeError; netpipe reports it in one line naming the file."""
-    from pipeline import train
+    from pipeline import model
 
     target = tmp_path / "best.pt"
-    train.save(target, {"previous": torch.zeros(1)})
+    model.save(target, {"previous": torch.zeros(1)})
     with pytest.raises(NetpipeError, match=r"cannot write .*best.pt: write failed, disk full or I/O error"):
-        fileio.write_with(target, lambda tmp: train.torch_save({"w": torch.zeros(10**6)}, "/dev/full"))
+        fileio.write_with(target, lambda tmp: model.torch_save({"w": torch.zeros(10**6)}, "/dev/full"))
     assert torch.equal(torch.load(target, weights_only=True)["previous"], torch.zeros(1))
 
 

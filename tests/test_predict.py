@@ -348,7 +348,7 @@ def test_ten_crop_agrees_with_pytorch_evaluation(pipeline_project, session, imag
     sess, meta = session
     x, classes, net, mean, std = prepared
     with contextlib.chdir(pipeline_project):
-        from pipeline.train import load_model
+        from pipeline.model import load_model
 
         model, _ = load_model(params.load("params.yaml"), SMALL, torch.device("cpu"))
     logits = evaluate.crop_logits(model, x[:1], net, mean, std, torch.device("cpu"))

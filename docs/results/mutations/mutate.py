@@ -18,10 +18,11 @@ SPEED_ROW = ("""             _seconds(v["train_speed"]["epoch_seconds"]),\n"""
              """             NA if v["train_speed"]["images_per_s"] is None else f"{v['train_speed']['images_per_s']:,.0f}",""")
 
 SLIPS = {
-    "lr-one-step-late": ("pipeline/train.py", "lr = r.lr_at(epoch, step)\n", "lr = r.lr_at(epoch, step + 1)\n",
+    "lr-one-step-late": ("pipeline/train.py", "            loss, logits = _step(r, xb, yb)\n            r.sched.step()\n",
+                         "            r.sched.step()\n            loss, logits = _step(r, xb, yb)\n",
                          "tests/test_train_loop.py::test_every_step_uses_the_scheduled_learning_rate_in_every_group"),
-    "lr-first-group-only": ("pipeline/train.py", "for g in opt.param_groups:\n                g[\"lr\"] = lr",
-                            "for g in opt.param_groups[:1]:\n                g[\"lr\"] = lr",
+    "lr-first-group-only": ("pipeline/train.py", "lambda k: lr_factor(s, k / sched_steps, full_epochs, base, sched_steps))",
+                            "[lambda k: lr_factor(s, k / sched_steps, full_epochs, base, sched_steps), lambda k: 1.0])",
                             "tests/test_train_loop.py::test_every_step_uses_the_scheduled_learning_rate_in_every_group"),
     "decay-on-other-layer-type": ("pipeline/train.py",
                                   'kind = nn.modules.conv._ConvNd if decay_on == "conv" else nn.Linear',
