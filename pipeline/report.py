@@ -142,7 +142,7 @@ def gather(p: Params) -> dict:
             "val_top1": _num(me.val_top1 if me and me.val_top1 is not None else (tr.val_top1 if tr else None)),
             "n_test": me.n_test if me else None,
             "seed_reference": {"doc": ref.get("doc"), "top1": _num(ref.get("top1")), "params": ref.get("params"),
-                               "note": ref.get("note"),
+                               "n_test": ref.get("n_test"), "note": ref.get("note"),
                                "comparable": ref.get("comparable", True) is not False},
             "git_commit": {"train": tr.git_commit if tr else None, "evaluate": me.git_commit if me else None},
             "train_seconds": tr.train_seconds if tr else None,
@@ -263,6 +263,40 @@ def _pct(x: Optional[float], digits: int = 2) -> str:
 
 def _signed_pp(x: Optional[float]) -> str:
     return NA if x is None else f"{100 * x:+.2f} pp"
+
+
+Z95 = 1.959963984540054  # the normal quantile of a two-sided 95% interval
+
+
+def wilson(p: float, n: int) -> tuple[float, float]:
+    """95% Wilson score interval of an accuracy `p` measured on `n` images."""
+    z2 = Z95 * Z95
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = Z95 * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def diff_interval(p1: float, n1: int, p2: float, n2: int) -> tuple[float, float]:
+    """95% interval of p1 - p2 for two independent accuracies: Newcombe's hybrid score interval (his method 10),
+    built from the two Wilson intervals."""
+    l1, u1 = wilson(p1, n1)
+    l2, u2 = wilson(p2, n2)
+    d = p1 - p2
+    return d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2), d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
+
+
+def verdict(ours: float, n: int, seed: float, n_seed: Optional[int]) -> str:
+    """Whether our accuracy differs from the seed's beyond what the two test sets' sizes allow."""
+    if not n_seed:
+        return "no interval (the seed's test-image count is not stated)"
+    lo, hi = diff_interval(ours, n, seed, n_seed)
+    return "within noise" if lo <= 0 <= hi else "above the seed" if lo > 0 else "below the seed"
+
+
+def _vs_seed(ours: Optional[float], n: Optional[int], seed: Optional[float], n_seed: Optional[int]) -> str:
+    if ours is None or seed is None or not n:
+        return NA
+    return f"{_signed_pp(ours - seed)} ({verdict(ours, n, seed, n_seed)})"
 
 
 def _count(x: Any) -> str:
@@ -699,14 +733,14 @@ def _results_row(name: str, v: dict, keys: list[str], big: Optional[int]) -> lis
     seed_txt = NA if seed is None else f"{100 * seed:.2f}% ({ref.get('doc')})"
     if seed is not None and not ref.get("comparable", True):
         seed_txt, seed = f"{seed_txt}, another setup: not compared", None
-    d1 = None if seed is None or v["top1"] is None else v["top1"] - seed
-    dm = None if seed is None or v["top1_10crop"] is None else v["top1_10crop"] - seed
     multi = _pct(v["top1_10crop"]) + (f" ({v['crops']}-crop)" if v["top1_10crop"] is not None else "")
     row = [name + ("" if v["have"]["metrics"] else " (not trained here (GPU recipe))" if not v["have"]["train"]
                    else " (missing: no metrics)"), v["dataset"], _params_cell(v["params"], ref.get("params")),
            _count(v["flops_per_image"]),
            _bytes(v["onnx_bytes"]) + (f" (fp16 {_bytes(v['onnx_fp16_bytes'])})" if v["onnx_fp16_bytes"] else ""),
-           _pct(v["top1"]), multi, seed_txt, f"{_signed_pp(d1)} / {_signed_pp(dm)}", _pct(v["val_top1"]),
+           _pct(v["top1"]), multi, seed_txt,
+           f"{_vs_seed(v['top1'], v['n_test'], seed, ref.get('n_test'))} / "
+           f"{_vs_seed(v['top1_10crop'], v['n_test'], seed, ref.get('n_test'))}", _pct(v["val_top1"]),
            _seconds(v["train_seconds"]), v["train_device"] or NA]
     for k in keys:
         per = v["latency"].get(k)
@@ -739,7 +773,42 @@ def _md_results(variants: dict, s: dict) -> list[str]:
     out += ["FLOPs count multiply and add separately (2 per MAC), per image, from torch.utils.flop_counter. "
             "Latency: p50 of one synchronised call at batch 1; throughput: images/s at the largest batch "
             "(mean over the timed calls). Backend keys without a suffix are fp32.", ""]
-    return out + _md_export(variants) + _limits_section(variants) + _md_train_speed(variants) + _md_seed_notes(variants, s)
+    return (out + _md_vs_seed(variants) + _md_export(variants) + _limits_section(variants) + _md_train_speed(variants)
+            + _md_seed_notes(variants, s))
+
+
+def _interval(p: float, n: Optional[int]) -> str:
+    if not n:
+        return f"{_pct(p)} (n not stated)"
+    lo, hi = wilson(p, n)
+    return f"{_pct(p)} [{_pct(lo)}, {_pct(hi)}]"
+
+
+def _md_vs_seed(variants: dict) -> list[str]:
+    """Each measured variant against its seed document's figure: both with 95% Wilson intervals on their test-image
+    counts, and their difference with Newcombe's interval, which decides 'within noise'."""
+    rows = []
+    for name, v in variants.items():
+        ref, ours, n = v["seed_reference"], v["top1"], v["n_test"]
+        if ours is None or not n or ref.get("top1") is None or not ref.get("comparable", True):
+            continue
+        seed, n_seed = ref["top1"], ref.get("n_test")
+        if n_seed:
+            lo, hi = diff_interval(ours, n, seed, n_seed)
+            diff = f"{_signed_pp(ours - seed)} [{_signed_pp(lo)}, {_signed_pp(hi)}]"
+        else:
+            diff = _signed_pp(ours - seed)
+        rows.append([name, _interval(ours, n), f"{n:,}", _interval(seed, n_seed) + f" ({ref.get('doc')})",
+                     f"{n_seed:,}" if n_seed else NA, diff, verdict(ours, n, seed, n_seed)])
+    if not rows:
+        return []
+    header = ["variant", "ours: test top-1, 1 crop [95%]", "our test images", "seed doc top-1 [95%]",
+              "seed's test images", "ours - seed [95%]", "verdict"]
+    return ["### Against the seed documents (95% intervals)", "", _table(header, rows), "",
+            "Intervals: Wilson's score interval for each accuracy; Newcombe's hybrid score interval for the difference, "
+            "which decides the verdict (within noise when it holds 0). Ours is measured under netpipe's protocol "
+            "(its training split, the whole test set, eval mode); under each seed's own protocol: not yet measured.",
+            ""]
 
 
 def _md_export(variants: dict) -> list[str]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import re
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -40,7 +41,7 @@ VARIANTS = {
     "alexnet_mnist_bn": "mnist",
 }
 SEED_REFERENCE = {  # params `nets.VARIANT.seed_reference`, set here so that the figures stay distinct
-    "alexnet_cifar": {"doc": "000", "top1": 0.8063, "note": "a comparable figure"},
+    "alexnet_cifar": {"doc": "000", "top1": 0.8063, "n_test": 10000, "note": "a comparable figure"},
     "alexnet_thinner_4": {"doc": "002", "params": 5488106, "top1": None, "note": "a parameter count, no figure"},
     "googlenet_cifar_aux": {"doc": "003", "top1": 0.8845, "comparable": False, "note": "another setup"},
     "alexnet_cifar_drop05": {"doc": "000", "top1": 0.7853, "note": "never run here"},
@@ -111,7 +112,8 @@ BENCH = {
 # the report's column order of the backend keys (params BENCH_RESULT_ORDER, then fp32, fp16, bf16)
 KEY_ORDER = ["ort_cuda", "ort_cuda_fp16", "ort_cuda_graph", "ort_cpu", "ort_cpu_fp16", "torch_eager",
              "torch_eager_bf16", "torch_compile", "torch_cuda_graph_fp16"]
-TABLES = ("## Results", "### Latency against PyTorch eager and the machine's limit", "### Training speed")
+TABLES = ("## Results", "### Against the seed documents (95% intervals)",
+          "### Latency against PyTorch eager and the machine's limit", "### Training speed")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -123,6 +125,27 @@ def pct(x: Optional[float], digits: int = 2) -> str:
 
 def signed_pp(x: Optional[float]) -> str:
     return NA if x is None else f"{100 * x:+.2f} pp"
+
+
+def wilson95(p: float, n: int) -> tuple[float, float]:
+    """Wilson's score interval, z = 1.96 (Newcombe 1998, method 3), written out from the formula."""
+    z = 1.959963984540054
+    a, b, c = 2 * n * p + z * z, z * math.sqrt(z * z + 4 * n * p * (1 - p)), 2 * (n + z * z)
+    return max(0.0, (a - b) / c), min(1.0, (a + b) / c)
+
+
+def newcombe95(p1: float, n1: int, p2: float, n2: int) -> tuple[float, float]:
+    """Newcombe's method 10 for a difference of independent proportions."""
+    (l1, u1), (l2, u2) = wilson95(p1, n1), wilson95(p2, n2)
+    return (p1 - p2 - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2),
+            p1 - p2 + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2))
+
+
+def noise(ours: float, n: int, seed: float, n_seed: Optional[int]) -> str:
+    if not n_seed:
+        return "no interval (the seed's test-image count is not stated)"
+    lo, hi = newcombe95(ours, n, seed, n_seed)
+    return "within noise" if lo <= 0 <= hi else "above the seed" if lo > 0 else "below the seed"
 
 
 def ms(x: Optional[float]) -> str:
@@ -444,7 +467,8 @@ def test_results_table(reported):
         if h == "ours - seed (1 / multi)":
             if seed is None or me is None:
                 return f"{NA} / {NA}"
-            return f"{signed_pp(me.top1 - seed)} / {signed_pp(me.top1_10crop - seed)}"
+            return " / ".join(f"{signed_pp(x - seed)} ({noise(x, me.n_test, seed, ref.get('n_test'))})"
+                              for x in (me.top1, me.top1_10crop))
         if h == "val top-1":
             return pct(me.val_top1 if me and me.val_top1 is not None else tr.val_top1 if tr else None)
         if h == "train time":
@@ -454,6 +478,46 @@ def test_results_table(reported):
         raise AssertionError(f"Results: no rule for column {h!r}: add one to this test")
 
     _check_table(reported["tables"], "## Results", header, [(n, n) for n in VARIANTS], cell)
+
+
+def test_against_the_seed_documents_table(reported):
+    """Every measured variant with a comparable seed figure: both accuracies with their 95% intervals, and the
+    difference's, which decides the verdict."""
+    src = reported["src"]
+    header = ["variant", "ours: test top-1, 1 crop [95%]", "our test images", "seed doc top-1 [95%]",
+              "seed's test images", "ours - seed [95%]", "verdict"]
+
+    def interval(p: float, n: Optional[int]) -> str:
+        return f"{pct(p)} (n not stated)" if not n else "{} [{}, {}]".format(pct(p), *map(pct, wilson95(p, n)))
+
+    def cell(h: str, name: str, _state: dict) -> str:
+        me, ref = src[name]["metrics"], src[name]["seed"]
+        n_seed = ref.get("n_test")
+        if h == "variant":
+            return name
+        if h == "ours: test top-1, 1 crop [95%]":
+            return interval(me.top1, me.n_test)
+        if h == "our test images":
+            return f"{me.n_test:,}"
+        if h == "seed doc top-1 [95%]":
+            return f"{interval(ref['top1'], n_seed)} ({ref['doc']})"
+        if h == "seed's test images":
+            return f"{n_seed:,}" if n_seed else NA
+        if h == "ours - seed [95%]":
+            d = signed_pp(me.top1 - ref["top1"])
+            return "{} [{}, {}]".format(d, *map(signed_pp, newcombe95(me.top1, me.n_test, ref["top1"], n_seed))) \
+                if n_seed else d
+        if h == "verdict":
+            return noise(me.top1, me.n_test, ref["top1"], n_seed)
+        raise AssertionError(f"seed table: no rule for column {h!r}: add one to this test")
+
+    rows = [(n, n) for n in VARIANTS if src[n]["metrics"] and src[n]["seed"].get("top1") is not None
+            and src[n]["seed"].get("comparable", True) is not False]
+    assert len(rows) >= 2
+    _check_table(reported["tables"], "### Against the seed documents (95% intervals)", header, rows, cell)
+    # the formula against a published case (Newcombe 1998, table I: 81/263 = 0.3080 -> [0.2553, 0.3662])
+    lo, hi = wilson95(81 / 263, 263)
+    assert (round(lo, 4), round(hi, 4)) == (0.2553, 0.3662)
 
 
 def test_latency_against_eager_and_the_limit_table(reported):
