@@ -140,6 +140,9 @@ class TrainParams(Strict):
     eval_batch_size: int = Field(500, gt=0)
     log_every: int = Field(50, gt=0)  # steps between progress updates (each is one host sync)
     deterministic: bool = False  # torch.use_deterministic_algorithms (bitwise-repeatable runs on CPU)
+    # which epoch models/VARIANT.pt holds: the best by validation accuracy (netpipe's way), or the last one (the seeds'
+    # way, which had no validation split: with data.DATASET.val_size 0 a run trains on every training image as they did)
+    keep: Literal["best", "last"] = "best"
 
 
 class EvalParams(Strict):

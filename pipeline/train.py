@@ -305,7 +305,7 @@ def _train(p: Params, variant: str, d: distributed.Dist, dev: torch.device) -> d
                                   "val_acc": round(val_acc, 6), "lr": lr, "seconds": round(seconds, 3)})
             r.say(f"epoch {epoch + 1}/{tp.epochs}: train loss {train_loss:.4f} acc {train_acc:.4f} | "
                   f"val loss {val_loss:.4f} acc {val_acc:.4f} | lr {lr:.3g} | {seconds:.1f}s")
-            if val_acc > state.best_val:  # beside the resume state; copied to models/VARIANT.pt at the end
+            if val_acc > state.best_val or tp.keep == "last":  # beside the resume state; copied into place at the end
                 state.best_val, state.best_epoch = val_acc, epoch + 1
                 r.on_main(lambda: save(paths.best_resume(variant), r.best_checkpoint(epoch + 1, val_acc, data)))
             r.on_main(_write_curves, variant, state.history)

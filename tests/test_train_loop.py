@@ -282,3 +282,29 @@ def test_the_progress_bar_counts_every_step_between_log_points(tmp_path, monkeyp
     _project(tmp_path, epochs=1, log_every=1000)
     _train(tmp_path)
     assert [n for desc, n in seen if desc.endswith("epoch 1/1")] == [1, 2, 3, 4]
+
+
+def test_the_seeds_split_trains_on_every_image_and_keeps_the_last_epoch(tmp_path):
+    """`data.DATASET.val_size: 0` with `keep: last`: no validation split (all 72 training images train) and
+    models/VARIANT.pt holds the last epoch, as the seeds' code kept it, whatever the accuracies did."""
+    import json
+
+    import numpy as np
+
+    from pipeline import paths
+    from pipeline.model import load_checkpoint
+
+    _project(tmp_path, epochs=3, keep="last")
+    raw = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    raw["data"]["cifar10"]["val_size"] = 0
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    curve = _train(tmp_path)
+    with _cwd(tmp_path):
+        with np.load(paths.prepared("cifar10")) as z:
+            assert (len(z["y_train"]), len(z["y_val"])) == (72, 0)
+        ck = load_checkpoint(paths.checkpoint(VARIANT), "checkpoint")
+        summary = json.loads(paths.train_summary(VARIANT).read_text())
+    assert all(math.isnan(float(r["val_loss"])) for r in curve)  # nothing to validate on
+    assert ck["epoch"] == summary["best_epoch"] == 3
+    accs = [float(r["val_acc"]) for r in curve]  # the training accuracy stands in
+    assert round(summary["val_top1"], 6) == accs[-1]  # the last epoch's, whichever was highest
