@@ -46,7 +46,7 @@ from torch import nn
 from . import paths, runtime, speed, transforms
 from .model import device as torch_device, load_model, norm_tensors
 from .errors import NetpipeError, first_line
-from .params import BENCH_BACKENDS, Params
+from .params import Params, Plan
 from .records import BenchReport
 
 CPU_MIN_ITERATIONS = 10  # a CPU measurement stops after bench.cpu_max_seconds once it has this many timed runs
@@ -225,11 +225,11 @@ def floor_ms(stats: dict, peak: dict, device: str, precision: str, batch: int) -
     return 1e3 * max(stats["flops_per_image"] * batch / flops_s, nbytes / bytes_s)
 
 
-def make_input(p: Params, variant: str, shape: tuple[int, ...], batch: int, seed: int) -> torch.Tensor:
+def make_input(pl: Plan, shape: tuple[int, ...], batch: int, seed: int) -> torch.Tensor:
     """Random images (uint8, as real ones) normalised with the variant's mean/std: float32 (batch, C, H, W)."""
     g = torch.Generator().manual_seed(seed + batch)
     u8 = torch.randint(0, 256, (batch, *shape), dtype=torch.uint8, generator=g)
-    mean, std = norm_tensors(p, variant, torch.device("cpu"))
+    mean, std = norm_tensors(pl, torch.device("cpu"))
     return transforms.normalize(u8, mean, std).contiguous()
 
 
@@ -349,21 +349,11 @@ def _onnx_path(variant: str, precision: str):
 class Runner:
     """Everything one `netpipe bench` run shares: params, model, inputs, timing settings, results."""
 
-    def __init__(self, p: Params, variant: str) -> None:
-        self.p, self.variant = p, variant
-        b = p.bench
-        q = p.quick
-        if q.enabled:
-            self.batch_sizes = list(q.bench_batch_sizes)
-            self.iterations = q.bench_iterations
-            self.warmup = q.bench_warmup
-        else:
-            self.batch_sizes, self.iterations, self.warmup = list(b.batch_sizes), b.iterations, b.warmup
-        # torch_eager fp32 is always measured, first: the reference every speedup is against; then the table's order
-        self.backends = ["torch_eager"] + [x for x in BENCH_BACKENDS if x != "torch_eager" and x in b.backends
-                                           and (not q.enabled or x in q.bench_backends)]
-        self.precisions = ["fp32"] + [x for x in dict.fromkeys(b.precisions)
-                                      if x != "fp32" and (not q.enabled or x in q.bench_precisions)]
+    def __init__(self, pl: Plan) -> None:
+        self.pl, self.variant = pl, pl.variant
+        b = pl.bench  # the quick check's shorter matrix already applied (Params.plan)
+        self.batch_sizes, self.iterations, self.warmup = list(b.batch_sizes), b.iterations, b.warmup
+        self.backends, self.precisions = list(b.backends), list(b.precisions)
         self.min_seconds = b.min_seconds
         self.cpu_max_seconds = b.cpu_max_seconds
         self.compile_budget = b.compile_budget_s
@@ -528,16 +518,17 @@ def run(p: Params, variant: str) -> dict:
     """Benchmark VARIANT and write artifacts/bench/VARIANT.json (records.BenchReport: the machine, its measured
     peaks, the model's size and FLOPs, and per backend, precision and batch size the latency percentiles, throughput,
     speedup over torch_eager fp32 and fraction of the floor; what could not run, under "skipped" with the reason)."""
-    dataset = p.dataset_of(variant)
+    pl = p.plan(variant)
+    dataset = pl.dataset
     for f in (paths.checkpoint(variant), paths.onnx(variant)):
         if not f.exists():
             raise NetpipeError(f"{f} not found (run `netpipe train {variant}` and `netpipe export {variant}` first)")
-    if p.bench.cpu_threads:
-        torch.set_num_threads(p.bench.cpu_threads)
-    R = Runner(p, variant)
-    base, ck = load_model(p, variant)
-    net = p.variant(variant)
-    shape = (int(ck.get("in_channels") or p.channels(dataset)), net.input_size, net.input_size)
+    if pl.bench.cpu_threads:
+        torch.set_num_threads(pl.bench.cpu_threads)
+    R = Runner(pl)
+    base, ck = load_model(pl)
+    net = pl.net
+    shape = (int(ck.get("in_channels") or pl.channels), net.input_size, net.input_size)
     num_classes = int(ck["num_classes"])
     stats = model_stats(base, shape)
 
@@ -552,18 +543,18 @@ def run(p: Params, variant: str) -> dict:
     # bf16 whenever the CPU does it natively: training may have run in it (the report's training-speed table)
     cpu_precisions = ["fp32"] + (["bf16"] if speed.bf16_native() else [])
     peak: dict[str, Any] = {"method": FLOOR_METHOD,
-                            "cpu": measure_peak(torch.device("cpu"), cpu_precisions, p.quick.enabled)}
+                            "cpu": measure_peak(torch.device("cpu"), cpu_precisions, pl.quick)}
     if cuda_torch:
-        peak["cuda"] = measure_peak(dev, R.precisions, p.quick.enabled)
-    inputs = {bs: make_input(p, variant, shape, bs, p.seed) for bs in R.batch_sizes}
+        peak["cuda"] = measure_peak(dev, R.precisions, pl.quick)
+    inputs = {bs: make_input(pl, shape, bs, pl.seed) for bs in R.batch_sizes}
 
     _measure_all(R, base, inputs, dev, num_classes, cuda_ort)
     _relate(R.results, stats, peak, cuda_torch)
 
     out = BenchReport(
-        variant=variant, dataset=dataset, quick=p.quick.enabled,
+        variant=variant, dataset=dataset, quick=pl.quick,
         date=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        machine=machine_info(cuda_torch, cuda_ort, p.bench.cpu_threads), peak=peak, model=stats,
+        machine=machine_info(cuda_torch, cuda_ort, pl.bench.cpu_threads), peak=peak, model=stats,
         settings={"batch_sizes": R.batch_sizes, "warmup": R.warmup, "iterations": R.iterations,
                   "min_seconds": R.min_seconds, "cpu_max_seconds": R.cpu_max_seconds,
                   "compile_budget_s": R.compile_budget, "backends": R.backends, "precisions": R.precisions,

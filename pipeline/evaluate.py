@@ -32,17 +32,16 @@ import torch
 
 from . import fileio, paths, transforms
 from .data import Prepared, load_prepared, spread
-from .params import NetParams, Params
+from .params import NetParams, Params, Plan
 from .records import CheckpointRef, Confusion, Metrics
 from .model import device, device_name, load_model, norm_tensors, predict_logits
 
 CENTRE = 4  # index of the centre crop among FiveCrop/TenCrop's views (tl, tr, bl, br, centre, then mirrored)
 
 
-def eval_images(p: Params, data: Prepared) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Test and validation images and labels, cut to p.quick.eval_samples (evenly spread) in quick mode."""
-    n = p.quick.eval_samples if p.quick.enabled else None
-    t, v = spread(len(data.y_test), n), spread(len(data.y_val), n)
+def eval_images(pl: Plan, data: Prepared) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Test and validation images and labels, cut to the plan's eval_samples (evenly spread; the quick check's)."""
+    t, v = spread(len(data.y_test), pl.eval_samples), spread(len(data.y_val), pl.eval_samples)
     return data.x_test[t], data.y_test[t], data.x_val[v], data.y_val[v]
 
 
@@ -93,16 +92,16 @@ def confusion(pred: np.ndarray, y: np.ndarray, num_classes: int) -> np.ndarray:
 
 
 def run(p: Params, variant: str) -> dict:
-    net = p.variant(variant)
-    dataset = p.dataset_of(variant)
+    pl = p.plan(variant)
+    net, dataset = pl.net, pl.dataset
     data = load_prepared(dataset, train=False)
-    x_test, y_test, x_val, y_val = eval_images(p, data)
+    x_test, y_test, x_val, y_val = eval_images(pl, data)
     dev = device()
     if dev.type == "cuda":  # exact fp32, comparable with onnxruntime
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
-    model, ck = load_model(p, variant, dev)
-    mean, std = norm_tensors(p, variant, dev)
+    model, ck = load_model(pl, dev)
+    mean, std = norm_tensors(pl, dev)
 
     t0 = time.perf_counter()
     k = transforms.num_crops(net.eval)
@@ -129,7 +128,7 @@ def run(p: Params, variant: str) -> dict:
         images_per_s=round(len(y_test) / seconds, 1) if seconds > 0 else None,
         device=device_name(dev), precision="fp32",
         checkpoint=CheckpointRef(epoch=ck.get("epoch"), config_hash=ck.get("config_hash")),
-        quick=p.quick.enabled, command=f"netpipe evaluate {variant}",
+        quick=pl.quick, command=f"netpipe evaluate {variant}",
         git_commit=fileio.git_commit(),
     )
     out = metrics.write(paths.metrics(variant), paths.headline(variant, "evaluate"))

@@ -50,7 +50,7 @@ from torch import nn
 from . import evaluate, fileio, paths, runtime, transforms
 from .data import load_prepared, spread
 from .errors import NetpipeError, first_line
-from .params import Params
+from .params import ExportParams, Params, Plan
 from .records import Accuracy, ExportReport, Fp16Check, Metrics, OnnxAccuracy, Parity
 from .predict import META_FORMAT, infer
 from .model import load_model, norm_tensors
@@ -71,13 +71,12 @@ def netpipe_version() -> str:
         return "unknown"
 
 
-def metadata(p: Params, variant: str, ck: dict, image_hw: tuple[int, int]) -> dict[str, str]:
+def metadata(pl: Plan, ck: dict, image_hw: tuple[int, int]) -> dict[str, str]:
     """Everything predict needs to turn an image file into this model's input (ONNX metadata_props)."""
-    net, dataset = p.variant(variant), p.dataset_of(variant)
-    mean, std = p.normalization(variant)
+    net, mean, std = pl.net, list(pl.mean), list(pl.std)
     return {
-        "netpipe_format": META_FORMAT, "variant": variant, "arch": net.arch, "dataset": dataset,
-        "format": p.dataset_format(dataset),  # "mnist" -> digit-style preprocessing in predict
+        "netpipe_format": META_FORMAT, "variant": pl.variant, "arch": net.arch, "dataset": pl.dataset,
+        "format": pl.dataset_format,  # "mnist" -> digit-style preprocessing in predict
         "classes": json.dumps(list(ck["classes"])), "channels": str(ck["in_channels"]),
         "input_size": str(net.input_size), "image_size": json.dumps(list(image_hw)),
         "mean": json.dumps(mean), "std": json.dumps(std), "eval": json.dumps(net.eval.model_dump(mode="json")),
@@ -85,17 +84,17 @@ def metadata(p: Params, variant: str, ck: dict, image_hw: tuple[int, int]) -> di
     }
 
 
-def _export(model: nn.Module, p: Params, shape: tuple[int, ...], dynamo: bool) -> onnx.ModelProto:
+def _export(model: nn.Module, ex: ExportParams, shape: tuple[int, ...], dynamo: bool) -> onnx.ModelProto:
     """The fp32 ONNX graph of `model` (in memory: it is written once, with its metadata, by `_save`)."""
-    dummy = torch.zeros(2 if p.export.dynamic_batch else 1, *shape)
-    kw = dict(input_names=["input"], output_names=["logits"], opset_version=p.export.opset)
+    dummy = torch.zeros(2 if ex.dynamic_batch else 1, *shape)
+    kw = dict(input_names=["input"], output_names=["logits"], opset_version=ex.opset)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if dynamo:
-            dyn = ({0: torch.export.Dim("batch")},) if p.export.dynamic_batch else None
+            dyn = ({0: torch.export.Dim("batch")},) if ex.dynamic_batch else None
             return torch.onnx.export(model, (dummy,), None, dynamo=True, dynamic_shapes=dyn, verbose=False,
                                      **kw).model_proto
-        axes = {"input": {0: "batch"}, "logits": {0: "batch"}} if p.export.dynamic_batch else None
+        axes = {"input": {0: "batch"}, "logits": {0: "batch"}} if ex.dynamic_batch else None
         buf = io.BytesIO()
         torch.onnx.export(model, (dummy,), buf, dynamo=False, dynamic_axes=axes, **kw)
     return onnx.load_from_string(buf.getvalue())
@@ -157,13 +156,13 @@ def _max_diff(sess, ref: dict[str, torch.Tensor], inputs: dict[str, torch.Tensor
 
 def run(p: Params, variant: str) -> dict:
     t0 = time.perf_counter()
-    net = p.variant(variant)
-    dataset = p.dataset_of(variant)
+    pl = p.plan(variant)
+    net, dataset = pl.net, pl.dataset
     data = load_prepared(dataset, train=False)
-    x_test, y_test, _, _ = evaluate.eval_images(p, data)
+    x_test, y_test, _, _ = evaluate.eval_images(pl, data)
     cpu = torch.device("cpu")
-    model, ck = load_model(p, variant, cpu)
-    mean, std = norm_tensors(p, variant, cpu)
+    model, ck = load_model(pl, cpu)
+    mean, std = norm_tensors(pl, cpu)
 
     torch_metrics = Metrics.read(paths.metrics(variant), "metrics file")
     if torch_metrics.checkpoint.config_hash != ck.get("config_hash") or torch_metrics.n_test != len(y_test):
@@ -171,38 +170,39 @@ def run(p: Params, variant: str) -> dict:
                            f"({torch_metrics.n_test} vs {len(y_test)} images): run `netpipe evaluate {variant}` first")
 
     c, s = int(ck["in_channels"]), net.input_size
-    meta = metadata(p, variant, ck, tuple(data.x_test.shape[2:]))
+    meta = metadata(pl, ck, tuple(data.x_test.shape[2:]))
     out32, out16 = paths.onnx(variant), paths.onnx(variant, fp16=True)
-    proto = _export(model, p, (c, s, s), p.export.dynamo)
+    ex = pl.export
+    proto = _export(model, ex, (c, s, s), ex.dynamo)
     fileio.write_with(out32, lambda tmp: _save(proto, tmp, {**meta, "precision": "fp32"}), suffix=".onnx")
     fileio.write_with(out16, lambda tmp: _save(to_fp16(proto), tmp, {**meta, "precision": "fp16"}), suffix=".onnx")
 
     # parity: onnxruntime vs PyTorch fp32 (CPU), real and random inputs; then the accuracy through onnxruntime
-    n = p.export.parity_samples
+    n = ex.parity_samples
     real = transforms.normalize(transforms.center_crop(torch.from_numpy(x_test[:n]), net.eval, s), mean, std)
-    rand = torch.randn(len(real), c, s, s, generator=torch.Generator().manual_seed(p.seed))
+    rand = torch.randn(len(real), c, s, s, generator=torch.Generator().manual_seed(pl.seed))
     inputs = {"real": real.contiguous(), "random": rand}
     with torch.no_grad():
         ref = _by_input(model, inputs)
-    sess, parity, worst, scale = _parity(p, variant, out32, ref, inputs)
+    sess, parity, worst, scale = _parity(ex, variant, out32, ref, inputs)
     t1 = time.perf_counter()
     onnx_acc, diff_pp = _accuracy_check(variant, sess, x_test, y_test, net, mean, std, torch_metrics)
     eval_seconds = time.perf_counter() - t1
 
     fp16 = Fp16Check(path=str(out16), bytes=out16.stat().st_size, method=FP16_METHOD,
-                     tolerance=p.export.fp16_tolerance, **_fp16_check(out16, ref, inputs, x_test, y_test, net, mean,
-                                                                      std, p))
+                     tolerance=ex.fp16_tolerance, **_fp16_check(out16, ref, inputs, x_test, y_test, net, mean,
+                                                                       std, ex))
     report = ExportReport(
         variant=variant, dataset=dataset, onnx=str(out32), onnx_bytes=out32.stat().st_size,
-        opset=p.export.opset, exporter="dynamo" if p.export.dynamo else "torchscript",
-        dynamic_batch=p.export.dynamic_batch, providers=sess.get_providers(),
+        opset=ex.opset, exporter="dynamo" if ex.dynamo else "torchscript",
+        dynamic_batch=ex.dynamic_batch, providers=sess.get_providers(),
         parity=Parity(max_abs_diff=worst, max_rel_diff=worst / scale, by_provider=parity, samples=len(real),
-                      random_samples=len(rand), logit_scale=scale, tolerance=p.export.tolerance, check=TOLERANCE_RULE),
+                      random_samples=len(rand), logit_scale=scale, tolerance=ex.tolerance, check=TOLERANCE_RULE),
         accuracy=OnnxAccuracy(onnx=onnx_acc, torch=Accuracy(**{k: getattr(torch_metrics, k) for k in onnx_acc}),
                               diff_pp=diff_pp, allowed_pp=ACCURACY_PP, n_test=len(y_test),
                               eval_seconds=round(eval_seconds, 3)),
         fp16=fp16, metadata={k: v for k, v in meta.items() if k not in ("classes",)},
-        seconds=round(time.perf_counter() - t0, 3), quick=p.quick.enabled, command=f"netpipe export {variant}",
+        seconds=round(time.perf_counter() - t0, 3), quick=pl.quick, command=f"netpipe export {variant}",
     )
     out = report.write(paths.export_report(variant), paths.headline(variant, "export"))
     f16 = f"fp16 diff {fp16.max_abs_diff:.3g}" if fp16.max_abs_diff is not None else f"fp16 {fp16.reason}"
@@ -211,7 +211,7 @@ def run(p: Params, variant: str) -> dict:
     return out
 
 
-def _parity(p: Params, variant: str, path: Path, ref: dict, inputs: dict):
+def _parity(ex: ExportParams, variant: str, path: Path, ref: dict, inputs: dict):
     """(session on the best provider, max |logit difference| per provider and input kind, the worst, the logit
     scale); stops the stage when the worst exceeds export.tolerance (relative to logits larger than 1)."""
     provider_sets = [["CPUExecutionProvider"]] + ([[CUDA, "CPUExecutionProvider"]] if runtime.cuda_usable() else [])
@@ -221,9 +221,9 @@ def _parity(p: Params, variant: str, path: Path, ref: dict, inputs: dict):
         parity[sess.get_providers()[0]] = _max_diff(sess, ref, inputs)
     worst = max(max(d.values()) for d in parity.values())
     scale = max(1.0, *(float(r.abs().max()) for r in ref.values()))
-    if not worst <= p.export.tolerance * scale:
+    if not worst <= ex.tolerance * scale:
         raise NetpipeError(f"{variant}: onnxruntime differs from PyTorch by {worst:.3g} (max abs logit difference, "
-                           f"{parity}; logits up to {scale:.3g}); allowed: export.tolerance {p.export.tolerance:g}"
+                           f"{parity}; logits up to {scale:.3g}); allowed: export.tolerance {ex.tolerance:g}"
                            + (f" x {scale:.3g}" if scale > 1 else ""))
     return sess, parity, worst, scale
 
@@ -242,7 +242,7 @@ def _accuracy_check(variant: str, sess, x_test, y_test, net, mean, std, torch_me
     return onnx_acc, diff_pp
 
 
-def _fp16_check(path: Path, ref, inputs, x_test, y_test, net, mean, std, p: Params) -> dict:
+def _fp16_check(path: Path, ref, inputs, x_test, y_test, net, mean, std, ex: ExportParams) -> dict:
     """Parity and accuracy of the fp16 file on the best provider that runs it; null with the reason if none does."""
     providers = [CUDA, "CPUExecutionProvider"] if runtime.cuda_usable() else ["CPUExecutionProvider"]
     try:
@@ -254,14 +254,14 @@ def _fp16_check(path: Path, ref, inputs, x_test, y_test, net, mean, std, p: Para
                 "provider": None, "max_abs_diff": None, "within_tolerance": None, "accuracy": None}
     worst = max(diff.values())
     scale = max(1.0, *(float(r.abs().max()) for r in ref.values()))
-    ok = bool(worst <= p.export.fp16_tolerance * scale)  # False for inf/nan (fp16 overflow)
+    ok = bool(worst <= ex.fp16_tolerance * scale)  # False for inf/nan (fp16 overflow)
     if not ok:
         print(f"warning: {path}: fp16 logits differ from fp32 PyTorch by {worst:.3g} with logits up to {scale:.3g} "
-              f"(export.fp16_tolerance = {p.export.fp16_tolerance:g}, {TOLERANCE_RULE})", file=sys.stderr)
+              f"(export.fp16_tolerance = {ex.fp16_tolerance:g}, {TOLERANCE_RULE})", file=sys.stderr)
     # the fp16 file's accuracy on an evenly spread subset when it runs on the CPU provider: onnxruntime's CPU kernels
     # emulate much of fp16 (casts around fp32 kernels), which makes it the slowest path of the whole pipeline
     cpu = sess.get_providers()[0] == "CPUExecutionProvider"
-    keep = spread(len(y_test), p.export.fp16_cpu_accuracy_samples if cpu else None)
+    keep = spread(len(y_test), ex.fp16_cpu_accuracy_samples if cpu else None)
     acc = evaluate.accuracy(evaluate.crop_logits(ort_forward(sess), x_test[keep], net, mean, std, torch.device("cpu"),
                                                  desc=f"{path.name}: onnxruntime fp16, test"), y_test[keep])
     acc["n_test"] = len(keep)

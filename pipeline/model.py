@@ -13,7 +13,7 @@ from torch import nn
 
 from . import fileio, nets, paths, speed, transforms
 from .errors import NetpipeError, first_line
-from .params import Params
+from .params import Plan
 
 CHECKPOINT_FORMAT = "netpipe-checkpoint-1"
 
@@ -28,17 +28,14 @@ def device_name(dev: torch.device) -> str:
     return f"cpu ({speed.cpu_model()}, {torch.get_num_threads()} threads)"
 
 
-def build_model(p: Params, variant: str, num_classes: int) -> nn.Module:
-    net = p.variant(variant)
-    return nets.create(
-        net.arch, num_classes=num_classes, in_channels=p.channels(p.dataset_of(variant)),
-        where=f"nets.{variant}.options", input_size=net.input_size, **net.options,
-    )
+def build_model(pl: Plan, num_classes: int) -> nn.Module:
+    net = pl.net
+    return nets.create(net.arch, num_classes=num_classes, in_channels=pl.channels, where=f"nets.{pl.variant}.options",
+                       input_size=net.input_size, **net.options)
 
 
-def norm_tensors(p: Params, variant: str, dev: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    mean, std = p.normalization(variant)
-    return torch.tensor(mean, device=dev), torch.tensor(std, device=dev)
+def norm_tensors(pl: Plan, dev: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.tensor(pl.mean, device=dev), torch.tensor(pl.std, device=dev)
 
 
 def torch_save(obj: dict, path) -> None:
@@ -68,17 +65,17 @@ def load_checkpoint(path, what: str = "checkpoint") -> dict:
     return ck
 
 
-def load_model(p: Params, variant: str, dev: torch.device | None = None) -> tuple[nn.Module, dict]:
+def load_model(pl: Plan, dev: torch.device | None = None) -> tuple[nn.Module, dict]:
     """The best checkpoint of VARIANT, built and in eval mode. The network is built on the meta device and takes
     the checkpoint's tensors as they are: no time is spent drawing initial weights that the checkpoint replaces
     (seconds for the 58M-parameter nets on a small CPU)."""
-    ck = load_checkpoint(paths.checkpoint(variant))
+    ck = load_checkpoint(paths.checkpoint(pl.variant))
     with torch.device("meta"):
-        model = build_model(p, variant, ck["num_classes"])
+        model = build_model(pl, ck["num_classes"])
     model.load_state_dict(ck["model"], assign=True)
     left = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
     if left:  # a tensor the checkpoint does not hold (a non-persistent buffer): build it for real
-        model = build_model(p, variant, ck["num_classes"])
+        model = build_model(pl, ck["num_classes"])
         model.load_state_dict(ck["model"])
     model.eval()
     if dev is not None:

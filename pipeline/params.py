@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Optional
 
@@ -335,6 +336,29 @@ class Params(Strict):
             net = net.model_copy(update={"train": train})
         return net
 
+    def plan(self, name: str) -> "Plan":
+        """Everything a stage needs about variant `name`, resolved once (the quick check applied here)."""
+        net = self.variant(name)
+        dataset = self.dataset_of(name)
+        mean, std = self.normalization(name)
+        q, b = self.quick, self.bench
+        bench = BenchPlan(
+            batch_sizes=tuple(q.bench_batch_sizes if q.enabled else b.batch_sizes),
+            iterations=q.bench_iterations if q.enabled else b.iterations,
+            warmup=q.bench_warmup if q.enabled else b.warmup,
+            # torch_eager fp32 is always measured, first: the reference every speedup is against; then the table's
+            backends=("torch_eager",) + tuple(x for x in BENCH_BACKENDS if x != "torch_eager" and x in b.backends
+                                              and (not q.enabled or x in q.bench_backends)),
+            precisions=("fp32",) + tuple(x for x in dict.fromkeys(b.precisions)
+                                         if x != "fp32" and (not q.enabled or x in q.bench_precisions)),
+            min_seconds=b.min_seconds, cpu_max_seconds=b.cpu_max_seconds, compile_budget_s=b.compile_budget_s,
+            cpu_threads=b.cpu_threads)
+        return Plan(variant=name, dataset=dataset, data=self.data[dataset], dataset_format=self.dataset_format(dataset),
+                    channels=self.channels(dataset), net=net, recipe=self.nets[name], mean=tuple(mean),
+                    std=tuple(std), quick=q.enabled, eval_samples=q.eval_samples if q.enabled else None, bench=bench,
+                    export=self.export, distributed=self.distributed, seed=self.seed,
+                    config_hash=self.variant_hash(name))
+
     def dataset_of(self, name: str) -> str:
         if name not in self.variants:
             raise ParamsError(
@@ -448,3 +472,39 @@ def load(path: str | Path = "params.yaml") -> Params:
     except RecursionError:
         raise ParamsError(f"{path}: invalid YAML: nested too deeply") from None
     return parse(raw, str(path))
+
+
+@dataclass(frozen=True)
+class BenchPlan:
+    """What `netpipe bench` measures for a variant (the quick check's shorter matrix applied)."""
+    batch_sizes: tuple[int, ...]
+    iterations: int
+    warmup: int
+    backends: tuple[str, ...]  # torch_eager first (the reference), then BENCH_BACKENDS' order
+    precisions: tuple[str, ...]  # fp32 first
+    min_seconds: float
+    cpu_max_seconds: float
+    compile_budget_s: float
+    cpu_threads: Optional[int]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One variant as every stage sees it, resolved once from params (`Params.plan`): no stage reads the quick
+    check's settings or derives the dataset's facts itself."""
+    variant: str
+    dataset: str
+    data: DatasetParams
+    dataset_format: str  # "folder", or the official format read (cifar10, mnist)
+    channels: int
+    net: NetParams  # the effective recipe: the quick check shortens its training
+    recipe: NetParams  # the recipe as params.yaml states it (the quick check's schedule still follows it)
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    quick: bool
+    eval_samples: Optional[int]  # test and validation images evaluate, export and validation use (None: all)
+    bench: BenchPlan
+    export: ExportParams
+    distributed: DistributedParams
+    seed: int
+    config_hash: str  # Params.variant_hash: everything that determines the training result

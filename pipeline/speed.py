@@ -139,14 +139,14 @@ def _write_cache(key: str, speed: Speed) -> None:
         pass
 
 
-def choose_for(p, variant: str, model: nn.Module, dev: torch.device, channels: int, num_classes: int,
-               world_size: int = 1, *, may_measure: bool = True) -> Speed:
-    """`choose` for a variant's recipe in params (`p`: pipeline.params.Params), per-device batch: what training
-    decides at its start (pipeline/train.py; docs/results/learn/learn.py makes the same call to fill the cache)."""
-    net = p.variant(variant)
+def choose_for(pl, model: nn.Module, dev: torch.device, num_classes: int, world_size: int = 1, *,
+               may_measure: bool = True) -> Speed:
+    """`choose` for a variant's recipe (`pl`: its pipeline.params.Plan), per-device batch: what training decides at
+    its start (pipeline/train.py; docs/results/learn/learn.py makes the same call to fill the cache)."""
+    net = pl.net
     tp = net.train
     return choose(model, dev, amp=tp.amp, channels_last=tp.channels_last, compile=tp.compile, arch=net.arch,
-                  options=dict(net.options), input_shape=(channels, net.input_size, net.input_size),
+                  options=dict(net.options), input_shape=(pl.channels, net.input_size, net.input_size),
                   num_classes=num_classes, batch=max(1, tp.batch_size // world_size), may_measure=may_measure)
 
 

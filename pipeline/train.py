@@ -42,7 +42,7 @@ from .model import (CHECKPOINT_FORMAT, build_model, device_name, load_checkpoint
                     save)
 from .data import load_prepared, spread
 from .errors import NetpipeError, TrainingDiverged, first_line
-from .params import NetParams, Params, ScheduleParams, TrainParams
+from .params import NetParams, Params, Plan, ScheduleParams, TrainParams
 from .records import TrainSummary
 
 CURVE_FIELDS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds"]
@@ -199,6 +199,7 @@ class Run:
     """One training run's fixed parts: the recipe, the model, the data on the device, the batch geometry."""
 
     p: Params
+    pl: Plan  # the variant as every stage sees it (Params.plan)
     variant: str
     net: NetParams  # the effective recipe (shortened in the quick check)
     full_epochs: int  # the recipe's epochs before the quick check shortened it (its schedule runs over these)
@@ -248,11 +249,11 @@ class Run:
         self.on_main(lambda: save(paths.last_checkpoint(self.variant), self.checkpoint(state)))
 
     def best_checkpoint(self, epoch: int, val_acc: float, data) -> dict:
-        net, p = self.net, self.p
+        net, pl = self.net, self.pl
         return {"format": CHECKPOINT_FORMAT, "variant": self.variant, "arch": net.arch, "options": dict(net.options),
-                "dataset": p.dataset_of(self.variant), "classes": list(data.classes), "num_classes": data.num_classes,
+                "dataset": pl.dataset, "classes": list(data.classes), "num_classes": data.num_classes,
                 "in_channels": data.channels, "image_size": data.image_size, "input_size": net.input_size,
-                "mean": p.normalization(self.variant)[0], "std": p.normalization(self.variant)[1],
+                "mean": list(pl.mean), "std": list(pl.std),
                 "eval": net.eval.model_dump(mode="json"), "epoch": epoch, "val_top1": val_acc,
                 "speed": self.fast.to_dict(), "config_hash": self.config_hash, "model": self.model.state_dict()}
 
@@ -327,7 +328,7 @@ def _train(p: Params, variant: str, d: distributed.Dist, dev: torch.device) -> d
     world = d.world_size
     images = state.history and len(state.history) * r.steps * r.bs
     summary = TrainSummary(
-        variant=variant, arch=r.net.arch, dataset=p.dataset_of(variant), params=n_params,
+        variant=variant, arch=r.net.arch, dataset=r.pl.dataset, params=n_params,
         epochs=tp.epochs, steps_per_epoch=r.steps, batch_size=r.bs,
         best_epoch=state.best_epoch, val_top1=state.best_val,
         final_train_loss=state.history[-1]["train_loss"], final_train_acc=state.history[-1]["train_acc"],
@@ -337,7 +338,7 @@ def _train(p: Params, variant: str, d: distributed.Dist, dev: torch.device) -> d
         world_size=world, per_device_batch=r.bs // world,
         cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"),
         torch=torch.__version__, amp_bf16=r.fast.amp, channels_last=r.fast.channels_last,
-        compiled=r.fast.compile, speed=r.fast.to_dict(), quick=p.quick.enabled,
+        compiled=r.fast.compile, speed=r.fast.to_dict(), quick=r.pl.quick,
         config_hash=r.config_hash, code_hash=r.code_hash,
         command=f"netpipe train {variant}", git_commit=fileio.git_commit(),
     )
@@ -488,13 +489,13 @@ def validate(r: Run) -> tuple[float, float]:
 def _setup(p: Params, variant: str, d: distributed.Dist, dev: torch.device):
     """The run's model, optimizer, data and batch geometry, and its state: fresh, or restored from the resume
     checkpoint of this very run (same params, data and code; anything else starts over, saying why)."""
-    net = p.variant(variant)
+    pl = p.plan(variant)
+    net = pl.net
     tp = net.train
-    dataset = p.dataset_of(variant)
-    data = load_prepared(dataset)
-    config_hash = p.variant_hash(variant)
+    data = load_prepared(pl.dataset)
+    config_hash = pl.config_hash
     code_hash = code.code_hash("train")  # the code this stage runs (dvc.yaml's deps): a resumed run must match it
-    torch.manual_seed(p.seed)
+    torch.manual_seed(pl.seed)
     if tp.deterministic:
         use_deterministic(dev)
     if dev.type == "cuda":
@@ -502,25 +503,25 @@ def _setup(p: Params, variant: str, d: distributed.Dist, dev: torch.device):
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
 
-    model = build_model(p, variant, data.num_classes).to(dev)
+    model = build_model(pl, data.num_classes).to(dev)
     ck = _read_resume(variant, config_hash, code_hash, d)
-    fast = _choose_speed(p, variant, model, dev, d, data, ck if _same_run(ck, config_hash, code_hash) else None)
+    fast = _choose_speed(pl, model, dev, d, data, ck if _same_run(ck, config_hash, code_hash) else None)
     if fast.channels_last:
         model = model.to(memory_format=torch.channels_last)
     n_params = nets.count_params(model)
-    model, ddp_model = distributed.wrap(model, d, p.distributed, dev)  # (model, model) on one process
-    bs, steps, sched_steps = _geometry(p, variant, len(data.y_train), d.world_size)
-    full_epochs = p.nets[variant].train.epochs
+    model, ddp_model = distributed.wrap(model, d, pl.distributed, dev)  # (model, model) on one process
+    bs, steps, sched_steps = _geometry(pl, len(data.y_train), d.world_size)
+    full_epochs = pl.recipe.train.epochs
     opt = make_optimizer(model, net)
     sched = make_scheduler(opt, net, full_epochs, sched_steps)
     step_model = torch.compile(ddp_model) if fast.compile else ddp_model
-    mean, std = norm_tensors(p, variant, dev)
+    mean, std = norm_tensors(pl, dev)
 
     x_val, y_val = data.x_val, data.y_val
-    if p.quick.enabled:
-        keep = spread(len(y_val), p.quick.eval_samples)
+    if pl.eval_samples is not None:  # the quick check's few validation images
+        keep = spread(len(y_val), pl.eval_samples)
         x_val, y_val = x_val[keep], y_val[keep]
-    r = Run(p, variant, net, full_epochs, d, dev, model, step_model, opt, sched, fast,
+    r = Run(p, pl, variant, net, full_epochs, d, dev, model, step_model, opt, sched, fast,
             torch.from_numpy(data.x_train).to(dev), torch.from_numpy(data.y_train).to(dev),
             torch.from_numpy(x_val), torch.from_numpy(y_val), mean, std, bs, steps, sched_steps,
             config_hash, code_hash)
@@ -542,24 +543,24 @@ def _setup(p: Params, variant: str, d: distributed.Dist, dev: torch.device):
     return r, state, data, n_params
 
 
-def _geometry(p: Params, variant: str, n: int, world: int) -> tuple[int, int, int]:
+def _geometry(pl: Plan, n: int, world: int) -> tuple[int, int, int]:
     """(global batch, steps per epoch, steps per epoch of the schedule) for n training images on `world` ranks."""
-    tp = p.variant(variant).train
+    tp = pl.net.train
     if tp.batch_size % world:
-        raise NetpipeError(f"nets.{variant}.train.batch_size {tp.batch_size} is the global batch and must split "
+        raise NetpipeError(f"nets.{pl.variant}.train.batch_size {tp.batch_size} is the global batch and must split "
                            f"evenly over the {world} processes of this torchrun launch")
     bs = min(tp.batch_size, n) // world * world  # the global batch; each rank takes bs // world images of it
     steps = n // bs if bs else 0  # drop the last partial batch (steady shapes for compile/cudnn)
-    full = p.nets[variant].train  # the recipe before the quick check shortened it
+    full = pl.recipe.train  # the recipe before the quick check shortened it
     sched_steps = min(steps, full.max_steps_per_epoch or steps)  # the schedule's steps per epoch
     if tp.max_steps_per_epoch:
         steps = min(steps, tp.max_steps_per_epoch)
-    if not p.quick.enabled:
+    if not pl.quick:
         sched_steps = steps
     # the quick check runs the recipe's first steps: its learning rate follows the full recipe's schedule (the
     # optimizer steps taken so far over the recipe's epochs), not a schedule squeezed into the shortened run
     if steps == 0:
-        raise NetpipeError(f"{p.dataset_of(variant)}: {n} training images is fewer than one batch of {tp.batch_size}")
+        raise NetpipeError(f"{pl.dataset}: {n} training images is fewer than one batch of {tp.batch_size}")
     return bs, steps, sched_steps
 
 
@@ -587,7 +588,7 @@ def _read_resume(variant: str, config_hash: str, code_hash: str, d: distributed.
     return ck
 
 
-def _choose_speed(p: Params, variant: str, model: nn.Module, dev: torch.device, d: distributed.Dist, data,
+def _choose_speed(pl: Plan, model: nn.Module, dev: torch.device, d: distributed.Dist, data,
                   ck: dict | None) -> speed.Speed:
     """bf16/channels-last/compile for this run (pipeline/speed.py): a resumed run keeps its checkpoint's choice;
     otherwise rank 0 decides and every rank follows."""
@@ -595,11 +596,10 @@ def _choose_speed(p: Params, variant: str, model: nn.Module, dev: torch.device, 
         return speed.Speed.from_dict(ck["speed"])
     fast = None
     if d.main:
-        fast = speed.choose_for(p, variant, model, dev, data.channels, data.num_classes, d.world_size,
-                                may_measure=not p.quick.enabled).to_dict()
+        fast = speed.choose_for(pl, model, dev, data.num_classes, d.world_size, may_measure=not pl.quick).to_dict()
     fast = speed.Speed.from_dict(d.broadcast(fast))
     if d.main:
-        print(f"[{variant}] training in {fast.label}: {fast.reason}", file=sys.stderr)
+        print(f"[{pl.variant}] training in {fast.label}: {fast.reason}", file=sys.stderr)
     return fast
 
 

@@ -36,7 +36,7 @@ def test_flops_agree_with_flop_counter_mode(variant):
     net = REPO_PARAMS.variant(variant)
     shape = (REPO_PARAMS.channels(REPO_PARAMS.dataset_of(variant)), net.input_size, net.input_size)
     with torch.device("meta"):
-        model = build_model(REPO_PARAMS, variant, 10).eval()
+        model = build_model(REPO_PARAMS.plan(variant), 10).eval()
     with torch.no_grad(), FlopCounterMode(display=False) as fc:
         model(torch.empty(1, *shape, device="meta"))
     stats = bench.model_stats(model, shape)

@@ -57,7 +57,7 @@ def _load(path) -> dict:
 
 def _test_split(p, variant):
     data = load_prepared(p.dataset_of(variant))
-    x_test, y_test, x_val, y_val = evaluate.eval_images(p, data)
+    x_test, y_test, x_val, y_val = evaluate.eval_images(p.plan(variant), data)
     return data, x_test, y_test, x_val, y_val
 
 
@@ -133,8 +133,8 @@ def test_evaluate_accuracy_recomputed_independently(p):
     net = p.variant(SMALL)
     ev = net.eval
     _, x_test, y_test, x_val, y_val = _test_split(p, SMALL)
-    model, _ = load_model(p, SMALL, torch.device("cpu"))
-    mean, std = (t.view(1, -1, 1, 1) for t in norm_tensors(p, SMALL, torch.device("cpu")))
+    model, _ = load_model(p.plan(SMALL), torch.device("cpu"))
+    mean, std = (t.view(1, -1, 1, 1) for t in norm_tensors(p.plan(SMALL), torch.device("cpu")))
 
     def logits(views_u8: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
@@ -162,7 +162,7 @@ def test_evaluate_accuracy_recomputed_independently(p):
     assert m["val_top1"] == pytest.approx((val.argmax(1) == torch.from_numpy(y_val)).float().mean().item(), abs=1e-6)
 
     # the logits evaluate.py computes are these, view for view (view 4 = the centre crop)
-    ours = evaluate.crop_logits(model, x_test, net, *norm_tensors(p, SMALL, torch.device("cpu")), torch.device("cpu"))
+    ours = evaluate.crop_logits(model, x_test, net, *norm_tensors(p.plan(SMALL), torch.device("cpu")), torch.device("cpu"))
     scale = max(1.0, float(per_view.abs().max()))
     assert ours.shape == per_view.shape
     assert float((ours - per_view).abs().max()) <= 1e-5 * scale
@@ -193,7 +193,7 @@ def test_multi_crop_costs_one_forward_pass_per_view(p, flips, views):
     net = p.variant(SMALL)
     net = net.model_copy(update={"eval": net.eval.model_copy(update={"flips": flips, "batch_size": 6})})
     _, x_test, y_test, _, _ = _test_split(p, SMALL)
-    model, _ = load_model(p, SMALL, torch.device("cpu"))
+    model, _ = load_model(p.plan(SMALL), torch.device("cpu"))
     fed = []
 
     def forward(x):
@@ -201,7 +201,7 @@ def test_multi_crop_costs_one_forward_pass_per_view(p, flips, views):
         return model(x)
 
     with torch.no_grad():
-        out = evaluate.crop_logits(forward, x_test, net, *norm_tensors(p, SMALL, torch.device("cpu")),
+        out = evaluate.crop_logits(forward, x_test, net, *norm_tensors(p.plan(SMALL), torch.device("cpu")),
                                    torch.device("cpu"))
     n = len(x_test)
     assert out.shape == (n, views, 10)
@@ -321,10 +321,10 @@ def test_dynamic_batch_and_parity_on_real_images(p, fp16):
     net = p.variant(SMALL)
     _, x_test, _, _, _ = _test_split(p, SMALL)
     cpu = torch.device("cpu")
-    mean, std = norm_tensors(p, SMALL, cpu)
+    mean, std = norm_tensors(p.plan(SMALL), cpu)
     x = transforms.normalize(transforms.center_crop(torch.from_numpy(x_test[:5]), net.eval, net.input_size), mean, std)
     x = x.contiguous()
-    model, _ = load_model(p, SMALL, cpu)
+    model, _ = load_model(p.plan(SMALL), cpu)
     with torch.no_grad():
         ref = model(x).numpy()
     sess = _ort(paths.onnx(SMALL, fp16=fp16))
@@ -346,8 +346,8 @@ def test_onnx_accuracy_equals_pytorch_image_for_image(p):
     net = p.variant(SMALL)
     _, x_test, y_test, _, _ = _test_split(p, SMALL)
     cpu = torch.device("cpu")
-    mean, std = norm_tensors(p, SMALL, cpu)
-    model, _ = load_model(p, SMALL, cpu)
+    mean, std = norm_tensors(p.plan(SMALL), cpu)
+    model, _ = load_model(p.plan(SMALL), cpu)
     sess = _ort(paths.onnx(SMALL))
     lo = evaluate.crop_logits(export.ort_forward(sess), x_test, net, mean, std, cpu)
     lt = evaluate.crop_logits(model, x_test, net, mean, std, cpu)

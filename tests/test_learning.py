@@ -134,9 +134,9 @@ def test_learned_model_onnx_matches_pytorch_image_for_image(thinner_4):
         evaluate.run(p, variant)
         export.run(p, variant)
         net, cpu = p.variant(variant), torch.device("cpu")
-        x_test, y_test, _, _ = evaluate.eval_images(p, load_prepared(p.dataset_of(variant)))
-        mean, std = norm_tensors(p, variant, cpu)
-        model, _ = load_model(p, variant, cpu)
+        x_test, y_test, _, _ = evaluate.eval_images(p.plan(variant), load_prepared(p.dataset_of(variant)))
+        mean, std = norm_tensors(p.plan(variant), cpu)
+        model, _ = load_model(p.plan(variant), cpu)
         import onnxruntime as ort
 
         sess = ort.InferenceSession(str(paths.onnx(variant)), providers=["CPUExecutionProvider"])

@@ -350,7 +350,7 @@ def test_ten_crop_agrees_with_pytorch_evaluation(pipeline_project, session, imag
     with contextlib.chdir(pipeline_project):
         from pipeline.model import load_model
 
-        model, _ = load_model(params.load("params.yaml"), SMALL, torch.device("cpu"))
+        model, _ = load_model(params.load("params.yaml").plan(SMALL), torch.device("cpu"))
     logits = evaluate.crop_logits(model, x[:1], net, mean, std, torch.device("cpu"))
     want = logits.softmax(-1).mean(1)[0].numpy()
     (res,) = predict.classify(sess, meta, [images["png"]], top_k=10, ten_crop=True)

@@ -135,7 +135,7 @@ def test_weight_decay_reaches_exactly_the_recipes_kernels(variant):
     p = params.load(_REPO / "params.yaml")
     o = p.variant(variant).train.optimizer
     with torch.device("meta"):  # the real network's shapes, without drawing its weights
-        model = build_model(p, variant, 10)
+        model = build_model(p.plan(variant), 10)
     model.to_empty(device="cpu")
     with torch.no_grad():
         for q in model.parameters():
@@ -193,7 +193,7 @@ def test_validation_in_eval_mode_chooses_and_saves_the_best_epoch(tmp_path):
     with _cwd(tmp_path):
         p = params.load("params.yaml")
         summary = yaml.safe_load(paths.train_summary(VARIANT).read_text())
-        model, ck = load_model(p, VARIANT)
+        model, ck = load_model(p.plan(VARIANT))
         val = load_prepared("cifar10")
     accs = [float(r["val_acc"]) for r in curve]
     assert accs[2] == accs[1] and float(curve[2]["val_loss"]) == float(curve[1]["val_loss"])  # the frozen epoch

@@ -62,7 +62,7 @@ import sys, torch
 from pipeline import params, speed
 from pipeline.model import build_model
 p = params.load("params.yaml"); v = sys.argv[1]
-s = speed.choose_for(p, v, build_model(p, v, 10), torch.device("cpu"), p.channels(p.dataset_of(v)), 10)
+s = speed.choose_for(p.plan(v), build_model(p.plan(v), 10), torch.device("cpu"), 10)
 print(f"[learn] {v}: CPU speed: {s.reason}", flush=True)
 """
 
