@@ -642,12 +642,27 @@ def recipe(net: NetParams) -> str:
     return f"{t.epochs} ep, bs {t.batch_size}, {opt}, {sched}, {aug}"
 
 
+def plan_cells(pl: Plan) -> tuple[str, str, str]:
+    """A plan's input, recipe and evaluation as `netpipe variants` prints them."""
+    net, ev = pl.net, pl.net.eval
+    mean = "/".join(f"{x:g}" for x in pl.mean)
+    std = "/".join(f"{x:g}" for x in pl.std)
+    inp = f"{pl.channels}x{net.input_size}x{net.input_size}, mean {mean}, std {std}"
+    how = recipe(net) + (" (quick check: the recipe's first steps)" if pl.quick else "")
+    views = (([f"resize {ev.resize}"] if ev.resize else []) + ([f"pad {ev.pad}"] if ev.pad else [])
+             + [f"{ev.crop} crop x{transforms.num_crops(ev)}"])
+    evaluation = " + ".join(views) + (f", {pl.eval_samples} images" if pl.eval_samples else "")
+    return inp, how, evaluation
+
+
 def list_variants(p: Params) -> None:
+    """Every variant's plan (Params.plan: what its stages will use, the quick check applied); variants that
+    `variants:` does not build show their nets entry."""
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="netpipe variants (params.yaml)")
-    for col in ("variant", "arch", "options", "dataset", "params", "seed doc", "recipe"):
+    table = Table(title="netpipe variants (params.yaml)" + (": the quick check is on" if p.quick.enabled else ""))
+    for col in ("variant", "arch", "options", "dataset", "params", "seed doc", "input", "recipe", "evaluation"):
         table.add_column(col, overflow="fold")
     for name, net in p.nets.items():
         dataset = p.variants.get(name)
@@ -655,5 +670,6 @@ def list_variants(p: Params) -> None:
         e = nets.entry(net.arch)
         count = nets.param_count(net.arch, num_classes=10, in_channels=chans, input_size=net.input_size, **net.options)
         opts = " ".join(f"{k}={v}" for k, v in net.options.items())
-        table.add_row(name, net.arch, opts, dataset or "- (not built)", f"{count:,}", e.doc.split("_")[0], recipe(net))
-    Console(width=220).print(table)
+        cells = plan_cells(p.plan(name)) if dataset else ("-", recipe(net), "-")
+        table.add_row(name, net.arch, opts, dataset or "- (not built)", f"{count:,}", e.doc.split("_")[0], *cells)
+    Console(width=260).print(table)

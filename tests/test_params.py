@@ -220,3 +220,25 @@ def test_the_old_top_level_train_key_is_named_in_one_line(tmp_path):
         params.load(f)
     assert str(exc.value) == (f"{f}: train: the top-level `train:` (devices, nodes, backend, ...) is now called "
                               "`distributed:`; rename it (each variant's recipe stays under nets.VARIANT.train)")
+
+
+def test_a_plan_holds_the_quick_checks_overlay_in_one_place():
+    """Params.plan applies the quick check once (recipe, evaluation images, bench matrix), and `netpipe variants`
+    prints the plan: what the stages will use."""
+    from pipeline.train import plan_cells
+
+    raw = yaml.safe_load((Path(__file__).resolve().parent.parent / "params.yaml").read_text())
+    full = params.parse(copy.deepcopy(raw)).plan("googlenet_cifar")
+    raw["quick"]["enabled"] = True
+    quick = params.parse(raw).plan("googlenet_cifar")
+    assert (full.net.train.epochs, full.net.train.batch_size, full.eval_samples) == (100, 128, None)
+    assert (quick.net.train.epochs, quick.net.train.batch_size, quick.eval_samples) == (1, 8, 4)
+    assert quick.recipe == full.recipe == full.net  # the recipe as stated, which the quick check's schedule follows
+    assert full.bench.batch_sizes == (1, 8, 64, 256) and quick.bench.batch_sizes == (1, 4)
+    assert quick.bench.backends == ("torch_eager", "ort_cuda", "ort_cpu") and quick.bench.precisions == ("fp32",)
+    assert (quick.dataset, quick.channels, quick.mean) == ("cifar10", 3, (0.4914, 0.4822, 0.4465))
+    inp, how, ev = plan_cells(quick)
+    assert inp.startswith("3x32x32, mean 0.4914/0.4822/0.4465")
+    assert how.startswith("1 ep, bs 8, sgd lr 0.1") and how.endswith("(quick check: the recipe's first steps)")
+    assert ev == "pad 4 + 32 crop x10, 4 images"
+    assert plan_cells(full)[2] == "pad 4 + 32 crop x10"
