@@ -285,18 +285,23 @@ def diff_interval(p1: float, n1: int, p2: float, n2: int) -> tuple[float, float]
     return d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2), d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
 
 
-def verdict(ours: float, n: int, seed: float, n_seed: Optional[int]) -> str:
-    """Whether our accuracy differs from the seed's beyond what the two test sets' sizes allow."""
-    if not n_seed:
+def verdict(interval: Optional[tuple[float, float]]) -> str:
+    """Whether our accuracy differs from the seed's beyond what the two test sets' sizes allow, from the 95% interval
+    of the difference (diff_interval; None where the seed's test-image count is not stated)."""
+    if interval is None:
         return "no interval (the seed's test-image count is not stated)"
-    lo, hi = diff_interval(ours, n, seed, n_seed)
+    lo, hi = interval
     return "within noise" if lo <= 0 <= hi else "above the seed" if lo > 0 else "below the seed"
+
+
+def _seed_interval(ours: float, n: int, seed: float, n_seed: Optional[int]) -> Optional[tuple[float, float]]:
+    return diff_interval(ours, n, seed, n_seed) if n_seed else None
 
 
 def _vs_seed(ours: Optional[float], n: Optional[int], seed: Optional[float], n_seed: Optional[int]) -> str:
     if ours is None or seed is None or not n:
         return NA
-    return f"{_signed_pp(ours - seed)} ({verdict(ours, n, seed, n_seed)})"
+    return f"{_signed_pp(ours - seed)} ({verdict(_seed_interval(ours, n, seed, n_seed))})"
 
 
 def _count(x: Any) -> str:
@@ -793,13 +798,10 @@ def _md_vs_seed(variants: dict) -> list[str]:
         if ours is None or not n or ref.get("top1") is None or not ref.get("comparable", True):
             continue
         seed, n_seed = ref["top1"], ref.get("n_test")
-        if n_seed:
-            lo, hi = diff_interval(ours, n, seed, n_seed)
-            diff = f"{_signed_pp(ours - seed)} [{_signed_pp(lo)}, {_signed_pp(hi)}]"
-        else:
-            diff = _signed_pp(ours - seed)
+        interval = _seed_interval(ours, n, seed, n_seed)
+        diff = _signed_pp(ours - seed) + ("" if interval is None else " [{}, {}]".format(*map(_signed_pp, interval)))
         rows.append([name, _interval(ours, n), f"{n:,}", _interval(seed, n_seed) + f" ({ref.get('doc')})",
-                     f"{n_seed:,}" if n_seed else NA, diff, verdict(ours, n, seed, n_seed)])
+                     f"{n_seed:,}" if n_seed else NA, diff, verdict(interval)])
     if not rows:
         return []
     header = ["variant", "ours: test top-1, 1 crop [95%]", "our test images", "seed doc top-1 [95%]",

@@ -198,11 +198,7 @@ class TrainState:
 class Run:
     """One training run's fixed parts: the recipe, the model, the data on the device, the batch geometry."""
 
-    p: Params
-    pl: Plan  # the variant as every stage sees it (Params.plan)
-    variant: str
-    net: NetParams  # the effective recipe (shortened in the quick check)
-    full_epochs: int  # the recipe's epochs before the quick check shortened it (its schedule runs over these)
+    pl: Plan  # the variant as every stage sees it (Params.plan): its name, recipe, seed, config hash
     d: distributed.Dist
     dev: torch.device
     model: nn.Module  # the plain module (checkpoints, evaluation)
@@ -218,9 +214,20 @@ class Run:
     std: torch.Tensor
     bs: int  # the global batch
     steps: int  # per epoch
-    sched_steps: int  # per epoch of the recipe's schedule (the full recipe's, in the quick check)
-    config_hash: str
     code_hash: str
+
+    @property
+    def variant(self) -> str:
+        return self.pl.variant
+
+    @property
+    def net(self) -> NetParams:
+        """The effective recipe (shortened in the quick check)."""
+        return self.pl.net
+
+    @property
+    def config_hash(self) -> str:
+        return self.pl.config_hash
 
     @property
     def tp(self) -> TrainParams:
@@ -356,9 +363,9 @@ def train_one_epoch(r: Run, state: TrainState, epoch: int, stop: "_Stop", t0: fl
     local = r.bs // world
     cuda = dev.type == "cuda"
     r.model.train()
-    gen = torch.Generator(device=dev).manual_seed(epoch_seed(r.p.seed, epoch))
+    gen = torch.Generator(device=dev).manual_seed(epoch_seed(r.pl.seed, epoch))
     perm = torch.randperm(len(r.x_train), device=dev, generator=gen)[: steps * r.bs].view(steps, r.bs)
-    torch.manual_seed(epoch_seed(r.p.seed, epoch) + 1 + d.rank)  # dropout draws (each rank its own)
+    torch.manual_seed(epoch_seed(r.pl.seed, epoch) + 1 + d.rank)  # dropout draws (each rank its own)
     correct = torch.zeros((), device=dev, dtype=torch.long)
     loss_buf = torch.zeros(steps, device=dev)
     start_step = _resume_epoch(r, state, gen, loss_buf, correct) if state.step else 0
@@ -511,9 +518,8 @@ def _setup(p: Params, variant: str, d: distributed.Dist, dev: torch.device):
     n_params = nets.count_params(model)
     model, ddp_model = distributed.wrap(model, d, pl.distributed, dev)  # (model, model) on one process
     bs, steps, sched_steps = _geometry(pl, len(data.y_train), d.world_size)
-    full_epochs = pl.recipe.train.epochs
     opt = make_optimizer(model, net)
-    sched = make_scheduler(opt, net, full_epochs, sched_steps)
+    sched = make_scheduler(opt, net, pl.recipe.train.epochs, sched_steps)
     step_model = torch.compile(ddp_model) if fast.compile else ddp_model
     mean, std = norm_tensors(pl, dev)
 
@@ -521,10 +527,9 @@ def _setup(p: Params, variant: str, d: distributed.Dist, dev: torch.device):
     if pl.eval_samples is not None:  # the quick check's few validation images
         keep = spread(len(y_val), pl.eval_samples)
         x_val, y_val = x_val[keep], y_val[keep]
-    r = Run(p, pl, variant, net, full_epochs, d, dev, model, step_model, opt, sched, fast,
+    r = Run(pl, d, dev, model, step_model, opt, sched, fast,
             torch.from_numpy(data.x_train).to(dev), torch.from_numpy(data.y_train).to(dev),
-            torch.from_numpy(x_val), torch.from_numpy(y_val), mean, std, bs, steps, sched_steps,
-            config_hash, code_hash)
+            torch.from_numpy(x_val), torch.from_numpy(y_val), mean, std, bs, steps, code_hash)
 
     state = TrainState()
     resume_path = paths.last_checkpoint(variant)

@@ -261,14 +261,13 @@ def serve(path: str) -> None:
             for sock in ready:
                 if sock is listener:
                     why = _unsafe_to_fork(baseline)
-                    if why is not None:
-                        _refuse(listener, why)
+                    pid = _accept(listener, children, lock, refuse=why)
+                    if why is not None:  # that command was told why and runs itself; no new ones
                         closed = True
                         os.unlink(path)
                         listener.close()
                         lock.close()  # a new server may start beside this one's last children
                         continue
-                    pid = _accept(listener, children, lock)
                     if pid is not None:
                         last = time.monotonic()
                     continue
@@ -326,23 +325,6 @@ def _unsafe_to_fork(baseline: int) -> str | None:
     return None
 
 
-def _refuse(listener: socket.socket, why: str) -> None:
-    """Answer one waiting command with the reason, so that it runs as a plain process."""
-    try:
-        conn, _ = listener.accept()
-    except OSError:
-        return
-    try:
-        conn.settimeout(5.0)
-        _, fds, _, _ = socket.recv_fds(conn, 1 << 16, 3)
-        for fd in fds:
-            os.close(fd)
-        _send(conn, {"refused": why})
-    except (OSError, EOFError, ValueError):
-        pass
-    conn.close()
-
-
 def _kill(pid: int, sig: int) -> None:
     """Signal the child's process group (it leads one; the processes it starts are in it unless they start a session
     of their own, as torchrun's workers do, and it passes the signal on to them itself, as in a plain run)."""
@@ -352,7 +334,9 @@ def _kill(pid: int, sig: int) -> None:
         pass
 
 
-def _accept(listener: socket.socket, children: dict, lock) -> int | None:
+def _accept(listener: socket.socket, children: dict, lock, refuse: str | None = None) -> int | None:
+    """Take one command's request and fork its child; with `refuse`, answer it with that reason instead (it then runs
+    as a plain process)."""
     try:
         conn, _ = listener.accept()
     except OSError:  # e.g. out of descriptors: that command runs itself
@@ -370,6 +354,15 @@ def _accept(listener: socket.socket, children: dict, lock) -> int | None:
     except (OSError, EOFError, ValueError):
         for fd in fds:
             os.close(fd)
+        conn.close()
+        return None
+    if refuse is not None:
+        for fd in fds:
+            os.close(fd)
+        try:
+            _send(conn, {"refused": refuse})
+        except OSError:
+            pass
         conn.close()
         return None
     try:

@@ -236,26 +236,28 @@ class Campaign:
                         f"{'+CUDA' if 'CUDAExecutionProvider' in info['ort_providers'] else '(CPU build)'}"
         return r
 
+    def chain(self, tag: str, v: str, stages: tuple[str, ...], cwd: Path, t0: float, timeout: int) -> dict:
+        """`netpipe STAGE V` for each of `stages` in the scratch project `cwd` (its params.yaml), each with what is
+        left of `timeout` since t0; stops at the first that fails and where the box is spent: {stage: its record}."""
+        rec = {}
+        for st in stages:
+            left = int(timeout - (time.monotonic() - t0))
+            if left < MIN_STAGE_S:
+                rec[st] = {"status": "not run", "note": "time box spent"}
+                break
+            r = self.run(f"{tag}-{st}", self.netpipe(st, v, params="params.yaml"), cwd, left)
+            r["status"] = "ok" if r["rc"] == 0 else "timeout" if r["timed_out"] else "failed"
+            rec[st] = r
+            if r["rc"] != 0:
+                break
+        return rec
+
     def quick_stage(self, timeout: int) -> dict:
-        cwd, params = C / "quick", "params.yaml"
-
-        def chain(v: str) -> dict:
-            rec = {}
-            for st in ("train", "evaluate", "export", "bench"):
-                left = int(timeout - (time.monotonic() - t))
-                if left < MIN_STAGE_S:
-                    rec[st] = {"status": "not run", "note": "time box spent"}
-                    break
-                r = self.run(f"quick-{v}-{st}", self.netpipe(st, v, params=params), cwd, left)
-                r["status"] = "ok" if r["rc"] == 0 else "timeout" if r["timed_out"] else "failed"
-                rec[st] = r
-                if r["rc"] != 0:
-                    break
-            return rec
-
         t = time.monotonic()
         with ThreadPoolExecutor(self.args.jobs) as pool:
-            chains = dict(zip(QUICK, pool.map(chain, QUICK)))
+            chains = dict(zip(QUICK, pool.map(
+                lambda v: self.chain(f"quick-{v}", v, ("train", "evaluate", "export", "bench"), C / "quick", t,
+                                     timeout), QUICK)))
         bad = [f"{v} {st}: {r['status']}" for v, rec in chains.items() for st, r in rec.items() if r["status"] != "ok"]
         return {"rc": 0 if not bad else 1, "seconds": round(time.monotonic() - t, 1), "chains": chains,
                 "note": "; ".join(bad) or f"{len(QUICK)} variants, every stage"}
@@ -297,12 +299,10 @@ class Campaign:
         """DEMO on its whole recipe in campaign/demo/: train, evaluate, export, then tools/ship_model.py (its fp16
         ONNX file comes back as $OUT/pretrained-DATASET.onnx, its metadata in the archive)."""
         cwd, t = C / "demo", time.monotonic()
-        for st in ("train", "evaluate", "export"):
-            left = int(timeout - (time.monotonic() - t))
-            if left < MIN_STAGE_S:
+        for st, r in self.chain("demo", DEMO, ("train", "evaluate", "export"), cwd, t, timeout).items():
+            if r["status"] == "not run":
                 return {"status": "stopped", "seconds": round(time.monotonic() - t, 1), "note": f"time box spent before {st}"}
-            r = self.run(f"demo-{st}", self.netpipe(st, DEMO, params="params.yaml"), cwd, left)
-            if r["rc"] != 0:
+            if r["status"] != "ok":
                 r.update({"status": "stopped" if r["timed_out"] else "failed", "note": f"{DEMO} {st}"})
                 return r
         r = self.run("demo-ship", [self.py, str(ROOT / "tools" / "ship_model.py"), DEMO, "--out", "pretrained"], cwd,
