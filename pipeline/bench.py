@@ -1,15 +1,18 @@
 """`netpipe bench VARIANT`: inference latency and throughput of one variant on every available backend.
 
-Backends (params `bench.backends`; each in each precision of `bench.precisions` where it can run):
+Backends (params `bench.backends`; each in each precision of `bench.precisions` where it can run): the table
+BACKENDS below, one row per backend with the device and precisions it runs, from which every "cannot run here"
+reason comes (ultralytics' export_formats() is the model). In short:
 - ort_cuda          onnxruntime, CUDA provider, IO binding with input and output on the GPU (no host copies
                     timed); plus `ort_cuda_graph`, the same with the provider option enable_cuda_graph.
 - ort_cpu           onnxruntime, CPU provider.
 - torch_eager       PyTorch eager (the reference: every result carries its speedup over torch_eager fp32).
 - torch_compile     torch.compile (inductor, static shapes: one compile per batch size, time-boxed).
 - torch_cuda_graph  PyTorch eager captured in a CUDA graph and replayed.
-fp16 on onnxruntime uses models/VARIANT.fp16.onnx; fp16/bf16 on PyTorch casts the model: fp16 on CUDA only, bf16
-on CUDA and on CPUs with native bf16 matrix instructions (AVX512-BF16/AMX; channels-last there, as training uses).
-A combination that cannot run here (no GPU, no fp16 model, a failed compile, ...) is listed under "skipped"
+onnxruntime runs the exported file of the precision: models/VARIANT.onnx (fp32), .fp16.onnx, .int8.onnx (QDQ,
+pipeline/quantize.py). PyTorch casts the model: fp16 on CUDA only, bf16 on CUDA and on CPUs with native bf16 matrix
+instructions (AVX512-BF16/AMX; channels-last there, as training uses); int8 exists as an ONNX file only.
+A combination that cannot run here (no GPU, no such model file, a failed compile, ...) is listed under "skipped"
 with the reason, never silently dropped.
 
 Method: the first inference at each batch size is timed on its own (`first_inference_ms`: allocation, cuDNN
@@ -37,6 +40,7 @@ import os
 import platform
 import sys
 import time
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
@@ -46,13 +50,14 @@ from torch import nn
 from . import paths, runtime, speed, transforms
 from .model import device as torch_device, load_model, norm_tensors
 from .errors import NetpipeError, first_line
-from .params import Params, Plan
+from .params import BENCH_ALSO_WRITES, Params, Plan
 from .records import BenchReport
 
 CPU_MIN_ITERATIONS = 10  # a CPU measurement stops after bench.cpu_max_seconds once it has this many timed runs
 FLOOR_METHOD = ("floor_ms = max(flops_per_image * batch / peak matmul FLOP/s, (weights_bytes + batch * "
                 "(input + output bytes per image)) / peak copy bytes/s), peaks of the device and precision the backend "
-                "runs in (fp32 on a GPU: TF32 allowed, as the backends run it); fraction_of_peak = floor_ms / p50_ms")
+                "runs in (fp32 on a GPU: TF32 allowed, as the backends run it; int8: the fp32 peak, no int8 matmul is measured); "
+                "fraction_of_peak = floor_ms / p50_ms")
 
 _TORCH_DTYPE = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 _ORT_NP = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64}
@@ -60,6 +65,40 @@ _ORT_NP = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(d
 
 class Skip(Exception):
     """A combination that cannot run here; the message is the reason recorded in the output."""
+
+
+@dataclass(frozen=True)
+class Backend:
+    """One row of the backend table: what it runs on and in which precisions."""
+    runtime: str  # "onnxruntime" (runs the exported file of the precision) or "torch" (casts the model)
+    device: str  # "cuda" (needs a GPU), "cpu", or "best" (CUDA where PyTorch has it, else the CPU)
+    precisions: tuple[str, ...]
+
+
+BACKENDS: dict[str, Backend] = {  # keys: params.BENCH_BACKENDS, in its order
+    "ort_cuda": Backend("onnxruntime", "cuda", ("fp32", "fp16", "int8")),
+    "ort_cpu": Backend("onnxruntime", "cpu", ("fp32", "fp16", "int8")),
+    "torch_eager": Backend("torch", "best", ("fp32", "fp16", "bf16")),
+    "torch_compile": Backend("torch", "best", ("fp32", "fp16", "bf16")),
+    "torch_cuda_graph": Backend("torch", "cuda", ("fp32", "fp16", "bf16")),
+}
+
+
+def cannot_run(backend: str, precision: str, cuda_torch: bool, cuda_ort: bool) -> str | None:
+    """Why `backend` cannot run `precision` on this machine (from the table), or None when it may try."""
+    row = BACKENDS[backend]
+    if precision not in row.precisions:
+        what = "the exported files" if row.runtime == "onnxruntime" else "PyTorch's casts"
+        return f"{backend} runs {'/'.join(row.precisions)} ({what}): no {precision} path"
+    if row.device == "cuda" and not (cuda_ort if row.runtime == "onnxruntime" else cuda_torch):
+        return NO_ORT_CUDA if row.runtime == "onnxruntime" else "no CUDA device"
+    on_gpu = row.device == "cuda" or (row.device == "best" and cuda_torch)
+    if row.runtime == "torch" and not on_gpu:
+        if precision == "fp16":
+            return "fp16 on PyTorch needs a CUDA device (none here)"
+        if precision == "bf16" and not speed.bf16_native():
+            return "bf16 on the CPU needs native bf16 matrix instructions (AVX512-BF16/AMX): none on this CPU"
+    return None
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -220,7 +259,7 @@ def floor_ms(stats: dict, peak: dict, device: str, precision: str, batch: int) -
     if pk is None:
         return None
     flops_s, bytes_s = pk
-    scale = 0.5 if precision in ("fp16", "bf16") else 1.0  # 2-byte weights and tensors
+    scale = {"fp16": 0.5, "bf16": 0.5, "int8": 0.25}.get(precision, 1.0)  # 2- and 1-byte weights and tensors
     nbytes = scale * (stats["weights_bytes"] + batch * (stats["input_bytes_per_image"] + stats["output_bytes_per_image"]))
     return 1e3 * max(stats["flops_per_image"] * batch / flops_s, nbytes / bytes_s)
 
@@ -338,9 +377,7 @@ NO_ORT_CUDA = "no CUDA device usable by onnxruntime's CUDA provider"
 
 
 def _onnx_path(variant: str, precision: str):
-    if precision == "bf16":
-        raise Skip("no bf16 ONNX model (export writes fp32 and fp16)")
-    path = paths.onnx(variant, fp16=precision == "fp16")
+    path = paths.onnx(variant, precision)
     if not path.exists():
         raise Skip(f"{path} not found (run `netpipe export {variant}`)")
     return path
@@ -404,12 +441,6 @@ class Runner:
 def _run_torch(R: Runner, backend: str, precision: str, base: nn.Module, inputs: dict[int, torch.Tensor],
                dev: torch.device) -> None:
     cuda = dev.type == "cuda"
-    if precision == "fp16" and not cuda:
-        raise Skip("fp16 on PyTorch needs a CUDA device (none here)")
-    if precision == "bf16" and not cuda and not speed.bf16_native():
-        raise Skip("bf16 on the CPU needs native bf16 matrix instructions (AVX512-BF16/AMX): none on this CPU")
-    if backend == "torch_cuda_graph" and not cuda:
-        raise Skip("no CUDA device")
     t0 = time.perf_counter()
     model = _torch_model(base, dev, precision)
     R.setup_ms.setdefault(backend, {})[precision] = (time.perf_counter() - t0) * 1e3
@@ -463,8 +494,6 @@ def _run_torch(R: Runner, backend: str, precision: str, base: nn.Module, inputs:
 def _run_ort(R: Runner, backend: str, precision: str, num_classes: int, inputs: dict[int, torch.Tensor],
              graph: bool = False) -> None:
     cuda = backend == "ort_cuda"
-    if cuda and not runtime.cuda_usable():
-        raise Skip(NO_ORT_CUDA)
     path = _onnx_path(R.variant, precision)
     t0 = time.perf_counter()
     if cuda:
@@ -578,19 +607,18 @@ def _measure_all(R: "Runner", base, inputs: dict, dev: torch.device, num_classes
         if dev.type == "cuda":  # the backend's model and buffers went with its function: give their memory back
             torch.cuda.empty_cache()
 
-    def ort_cuda_graph(prec: str) -> None:
-        if not cuda_ort:
-            raise Skip(NO_ORT_CUDA)
-        _run_ort(R, "ort_cuda", prec, num_classes, inputs, graph=True)
-
     for backend in R.backends:
         for prec in R.precisions:
-            if backend in ("ort_cpu", "ort_cuda"):
+            why = cannot_run(backend, prec, dev.type == "cuda", cuda_ort)
+            if why:
+                for name in (backend, *BENCH_ALSO_WRITES.get(backend, ())):
+                    R.skip(name, prec, why)
+            elif BACKENDS[backend].runtime == "onnxruntime":
                 attempt(backend, prec, lambda: _run_ort(R, backend, prec, num_classes, inputs))
             else:
                 attempt(backend, prec, lambda: _run_torch(R, backend, prec, base, inputs, dev))
-            if backend == "ort_cuda":
-                attempt("ort_cuda_graph", prec, lambda: ort_cuda_graph(prec))
+            if backend == "ort_cuda" and not why:
+                attempt("ort_cuda_graph", prec, lambda: _run_ort(R, "ort_cuda", prec, num_classes, inputs, graph=True))
 
 
 def _relate(results: dict, stats: dict, peak: dict, cuda_torch: bool) -> None:

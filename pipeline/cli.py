@@ -20,7 +20,8 @@ from typing import List, Optional
 from .errors import NetpipeError
 
 # predict's options, as the typer command below declares them (tests/test_predict.py checks the two agree)
-PREDICT_VALUE_OPTIONS = {"--model": "model", "-m": "model", "--top-k": "top_k", "-k": "top_k", "--dataset": "dataset"}
+PREDICT_VALUE_OPTIONS = {"--model": "model", "-m": "model", "--top-k": "top_k", "-k": "top_k", "--dataset": "dataset",
+                         "--precision": "precision"}
 PREDICT_FLAGS = {"--ten-crop": "ten_crop", "--json": "json_out"}
 
 
@@ -106,11 +107,14 @@ def build_app():
         ten_crop: bool = typer.Option(False, "--ten-crop", help="average the model's multi-crop protocol"),
         json_out: bool = typer.Option(False, "--json", help="machine-readable output"),
         dataset: Optional[str] = typer.Option(None, "--dataset", help="pick the best model of this dataset"),
+        precision: str = typer.Option("fp32", "--precision", help="which of the best model's files: fp32, fp16 or "
+                                      "int8 (int8: fastest on a CPU; its accuracy is in artifacts/report.md)"),
     ) -> None:
         """Classify images with an exported ONNX model (onnxruntime only, no torch)."""
         from . import predict as mod
 
-        code = mod.run(images, model=model, top_k=top_k, ten_crop=ten_crop, json_out=json_out, dataset=dataset)
+        code = mod.run(images, model=model, top_k=top_k, ten_crop=ten_crop, json_out=json_out, dataset=dataset,
+                       precision=precision)
         raise typer.Exit(code)
 
     return app
@@ -146,7 +150,8 @@ def predict_options(args: list[str]) -> Optional[dict]:
     `--opt=V`, `-kV`, `--` ends the options, the last of a repeated option wins), or None when typer must answer."""
     if any(k.startswith("_") and k.endswith("_COMPLETE") for k in os.environ):  # a shell-completion request
         return None
-    kw: dict = {"images": [], "model": None, "top_k": "1", "ten_crop": False, "json_out": False, "dataset": None}
+    kw: dict = {"images": [], "model": None, "top_k": "1", "ten_crop": False, "json_out": False, "dataset": None,
+                "precision": "fp32"}
     rest = list(args)
     while rest:
         arg = rest.pop(0)

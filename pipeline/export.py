@@ -47,11 +47,11 @@ import onnx
 import torch
 from torch import nn
 
-from . import evaluate, fileio, paths, runtime, transforms
+from . import evaluate, fileio, paths, quantize, runtime, transforms
 from .data import load_prepared, spread
 from .errors import NetpipeError, first_line
 from .params import ExportParams, Params, Plan
-from .records import Accuracy, ExportReport, Fp16Check, Metrics, OnnxAccuracy, Parity
+from .records import Accuracy, ExportReport, Fp16Check, Int8Check, Metrics, OnnxAccuracy, Parity
 from .predict import META_FORMAT, infer
 from .model import load_model, norm_tensors
 
@@ -158,7 +158,7 @@ def run(p: Params, variant: str) -> dict:
     t0 = time.perf_counter()
     pl = p.plan(variant)
     net, dataset = pl.net, pl.dataset
-    data = load_prepared(dataset, train=False)
+    data = load_prepared(dataset)  # the training split too: the int8 file is calibrated on it
     x_test, y_test, _, _ = evaluate.eval_images(pl, data)
     cpu = torch.device("cpu")
     model, ck = load_model(pl, cpu)
@@ -171,11 +171,15 @@ def run(p: Params, variant: str) -> dict:
 
     c, s = int(ck["in_channels"]), net.input_size
     meta = metadata(pl, ck, tuple(data.x_test.shape[2:]))
-    out32, out16 = paths.onnx(variant), paths.onnx(variant, fp16=True)
+    out32, out16, out8 = paths.onnx(variant), paths.onnx(variant, "fp16"), paths.onnx(variant, "int8")
     ex = pl.export
     proto = _export(model, ex, (c, s, s), ex.dynamo)
     fileio.write_with(out32, lambda tmp: _save(proto, tmp, {**meta, "precision": "fp32"}), suffix=".onnx")
     fileio.write_with(out16, lambda tmp: _save(to_fp16(proto), tmp, {**meta, "precision": "fp16"}), suffix=".onnx")
+    t8 = time.perf_counter()
+    x_cal = quantize.calibration_images(pl, data.x_train, ex.int8_calibration_images, mean, std)
+    fileio.write_with(out8, lambda tmp: quantize.quantize(out32, tmp, x_cal, ex), suffix=".onnx")
+    quant_seconds = time.perf_counter() - t8
 
     # parity: onnxruntime vs PyTorch fp32 (CPU), real and random inputs; then the accuracy through onnxruntime
     n = ex.parity_samples
@@ -192,6 +196,8 @@ def run(p: Params, variant: str) -> dict:
     fp16 = Fp16Check(path=str(out16), bytes=out16.stat().st_size, method=FP16_METHOD,
                      tolerance=ex.fp16_tolerance, **_fp16_check(out16, ref, inputs, x_test, y_test, net, mean,
                                                                        std, ex))
+    int8 = Int8Check(**quantize.check(out8, onnx_acc, x_test, y_test, pl, mean, std, ort_forward, len(x_cal),
+                                      quant_seconds))
     report = ExportReport(
         variant=variant, dataset=dataset, onnx=str(out32), onnx_bytes=out32.stat().st_size,
         opset=ex.opset, exporter="dynamo" if ex.dynamo else "torchscript",
@@ -201,13 +207,14 @@ def run(p: Params, variant: str) -> dict:
         accuracy=OnnxAccuracy(onnx=onnx_acc, torch=Accuracy(**{k: getattr(torch_metrics, k) for k in onnx_acc}),
                               diff_pp=diff_pp, allowed_pp=ACCURACY_PP, n_test=len(y_test),
                               eval_seconds=round(eval_seconds, 3)),
-        fp16=fp16, metadata={k: v for k, v in meta.items() if k not in ("classes",)},
+        fp16=fp16, int8=int8, metadata={k: v for k, v in meta.items() if k not in ("classes",)},
         seconds=round(time.perf_counter() - t0, 3), quick=pl.quick, command=f"netpipe export {variant}",
     )
     out = report.write(paths.export_report(variant), paths.headline(variant, "export"))
     f16 = f"fp16 diff {fp16.max_abs_diff:.3g}" if fp16.max_abs_diff is not None else f"fp16 {fp16.reason}"
     print(f"[{variant}] {out32} ({report.onnx_bytes / 1e6:.1f} MB): parity {worst:.3g}, ONNX top-1 "
-          f"{onnx_acc['top1']:.4f} vs PyTorch {torch_metrics.top1:.4f}; {out16}: {f16} -> {paths.export_report(variant)}")
+          f"{onnx_acc['top1']:.4f} vs PyTorch {torch_metrics.top1:.4f}; {out16}: {f16}; {out8}: top-1 "
+          f"{int8.accuracy.top1:.4f} ({-int8.drop_pp.top1:+.2f} pp) -> {paths.export_report(variant)}")
     return out
 
 

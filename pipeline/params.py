@@ -162,14 +162,45 @@ class Normalize(Strict):
     std: list[float]
 
 
+class Deviation(Strict):
+    """One way a variant departs from its seed document's code: an item of nets.VARIANT.seed_reference.deviations
+    (the report tables them per document). Like the rest of seed_reference, it is no part of the config hash."""
+
+    what: str = Field(..., min_length=1)  # a short topic: "training split and kept epoch", "precision", ...
+    seed: str = Field(..., min_length=1)  # what the seed's code did
+    ours: str = Field(..., min_length=1)  # what netpipe does
+    why: str = Field(..., min_length=1)
+    cite: Optional[str] = None  # "doc NNN line L", or a file (and commit) of the seed's code
+
+
 class NetParams(Strict):
     arch: str  # a name in the network registry (pipeline/nets)
     options: dict[str, Any] = Field(default_factory=dict)  # keyword arguments of the registered builder
     input_size: int = Field(..., gt=0)  # the network's input resolution; images are resized to it
     normalize: Optional[Normalize] = None  # overrides the dataset's mean/std
-    seed_reference: Optional[dict[str, Any]] = None  # what the seed document reports (figure, source)
+    # what the seed document reports (doc, top1, n_test, params, note, comparable) and `deviations`: a list of
+    # Deviation items, checked here; the dict itself stays free (the report reads it with .get)
+    seed_reference: Optional[dict[str, Any]] = None
     train: TrainParams
     eval: EvalParams
+
+    @field_validator("seed_reference")
+    @classmethod
+    def _deviations(cls, v: Optional[dict[str, Any]]) -> Optional[dict[str, Any]]:
+        devs = (v or {}).get("deviations")
+        if devs is None:
+            return v
+        if not isinstance(devs, list):
+            raise ValueError("deviations must be a list of {what, seed, ours, why, cite} items")
+        for i, item in enumerate(devs):
+            try:
+                Deviation.model_validate(item)
+            except ValidationError as exc:
+                err = exc.errors(include_url=False)[0]
+                where = ".".join(str(x) for x in err.get("loc", ()))
+                raise ValueError(f"deviations[{i}]{'.' + where if where else ''}: {err['msg']}; each item needs "
+                                 "what, seed, ours and why (cite optional)") from None
+        return v
 
 
 # The benchmark backends (bench.py describes each): the one list from which params validation, the bench's run
@@ -178,7 +209,7 @@ BENCH_BACKENDS = ("ort_cuda", "ort_cpu", "torch_eager", "torch_compile", "torch_
 BENCH_ALSO_WRITES = {"ort_cuda": ("ort_cuda_graph",)}
 BENCH_RESULT_ORDER = tuple(k for b in BENCH_BACKENDS for k in (b, *BENCH_ALSO_WRITES.get(b, ())))
 BenchBackend = Literal[BENCH_BACKENDS]  # type: ignore[valid-type]
-Precision = Literal["fp32", "fp16", "bf16"]
+Precision = Literal["fp32", "fp16", "bf16", "int8"]
 
 
 class QuickParams(Strict):
@@ -204,6 +235,12 @@ class ExportParams(Strict):
     parity_samples: int = Field(64, gt=0)  # real test images (plus as many random inputs) for the parity check
     fp16_tolerance: float = Field(5e-2, gt=0)
     fp16_cpu_accuracy_samples: int = Field(1000, gt=0)  # the fp16 file's accuracy on the CPU provider: this many test images
+    # the int8 file (pipeline/quantize.py): static QDQ quantization calibrated on training images only
+    int8_calibration_images: int = Field(1000, gt=0)  # evenly spread over the training split
+    int8_calibration_method: Literal["minmax", "entropy", "percentile"] = "minmax"
+    int8_per_channel: bool = True  # weights quantised per output channel
+    int8_activations: Literal["qint8", "quint8"] = "quint8"
+    int8_max_drop_pp: float = Field(0.5, ge=0)  # int8 top-1 (single or multi-crop) below fp32's by more: marked
 
 
 class BenchParams(Strict):
@@ -356,7 +393,9 @@ class Params(Strict):
         return Plan(variant=name, dataset=dataset, data=self.data[dataset], dataset_format=self.dataset_format(dataset),
                     channels=self.channels(dataset), net=net, recipe=self.nets[name], mean=tuple(mean),
                     std=tuple(std), quick=q.enabled, eval_samples=q.eval_samples if q.enabled else None, bench=bench,
-                    export=self.export, distributed=self.distributed, seed=self.seed,
+                    export=self.export.model_copy(update={"int8_calibration_images": min(
+                        self.export.int8_calibration_images, q.eval_samples)}) if q.enabled else self.export,
+                    distributed=self.distributed, seed=self.seed,
                     config_hash=self.variant_hash(name))
 
     def dataset_of(self, name: str) -> str:

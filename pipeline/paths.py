@@ -32,8 +32,9 @@ def best_resume(variant: str) -> Path:
     return MODELS / "resume" / f"{variant}.best.pt"
 
 
-def onnx(variant: str, fp16: bool = False) -> Path:
-    return MODELS / (f"{variant}.fp16.onnx" if fp16 else f"{variant}.onnx")
+def onnx(variant: str, precision: str = "fp32") -> Path:
+    """The exported file of each precision: VARIANT.onnx (fp32), VARIANT.fp16.onnx, VARIANT.int8.onnx."""
+    return MODELS / (f"{variant}.onnx" if precision == "fp32" else f"{variant}.{precision}.onnx")
 
 
 def train_log(variant: str) -> Path:

@@ -103,19 +103,22 @@ def infer(sess, x: np.ndarray) -> np.ndarray:
     return np.concatenate(out)
 
 
-def default_model(dataset: Optional[str]) -> Path:
+PRECISIONS = ("fp32", "fp16", "int8")  # the files `netpipe export` writes: VARIANT.onnx, .fp16.onnx, .int8.onnx
+
+
+def default_model(dataset: Optional[str], precision: str = "fp32") -> Path:
     """models/VARIANT.onnx of the best variant in artifacts/summary.json; where that is missing (a fresh clone: DVC's
     outputs are not in git), the model shipped with the repository for the dataset (pretrained/DATASET.onnx), named
     on stderr with what it came with."""
     try:
-        return best_trained(dataset)
+        return best_trained(dataset, precision)
     except UsageError:  # several datasets and no --dataset: the one shipped model, if nothing is trained here
         fallback = _shipped(dataset) if dataset is None and not _any_trained() else None
         if fallback is None:
             raise
         why = "no trained model in models/"
     except InputError as exc:
-        fallback = _shipped(dataset)
+        fallback = None if precision != "fp32" and _any_trained() else _shipped(dataset)  # not for a missing int8 file
         if fallback is None:
             raise
         why = str(exc).split(": run `dvc repro`")[0]
@@ -150,8 +153,8 @@ def _shipped_note(path: Path) -> str:
         return "its metadata file is missing"
 
 
-def best_trained(dataset: Optional[str]) -> Path:
-    """models/VARIANT.onnx of the best variant in artifacts/summary.json."""
+def best_trained(dataset: Optional[str], precision: str = "fp32") -> Path:
+    """models/VARIANT.onnx (or its fp16/int8 file) of the best variant in artifacts/summary.json."""
     if not paths.SUMMARY.is_file():
         raise InputError(f"no --model given and {paths.SUMMARY} not found: run `dvc repro` first, or pass --model PATH")
     from . import fileio  # here: it imports tempfile and shutil, which `predict --model M` has no use for
@@ -167,9 +170,11 @@ def best_trained(dataset: Optional[str]) -> Path:
         dataset = next(iter(best))
     elif dataset not in best:
         raise UsageError(f"no best model for dataset '{dataset}' in {paths.SUMMARY}; allowed: {', '.join(sorted(best))}")
-    path = paths.onnx(str(best[dataset]))
+    path = paths.onnx(str(best[dataset]), precision)
     if not path.is_file():
-        raise InputError(f"{path} (the best {dataset} model in {paths.SUMMARY}) not found: run `dvc repro`, or pass --model PATH")
+        which = "" if precision == "fp32" else f", {precision}"
+        raise InputError(f"{path} (the best {dataset} model in {paths.SUMMARY}{which}) not found: run `dvc repro`, "
+                         "or pass --model PATH")
     return path
 
 
@@ -207,8 +212,12 @@ def classify(sess, meta: ModelMeta, images: Sequence, top_k: int = 1, ten_crop: 
 
 
 def run(images: Sequence, model: Optional[str | Path] = None, top_k: int = 1, ten_crop: bool = False,
-        json_out: bool = False, dataset: Optional[str] = None) -> int:
-    path = Path(model) if model is not None else default_model(dataset)
+        json_out: bool = False, dataset: Optional[str] = None, precision: str = "fp32") -> int:
+    if precision not in PRECISIONS:
+        raise UsageError(f"--precision {precision!r}: allowed: {', '.join(PRECISIONS)}")
+    if model is not None and precision != "fp32":
+        raise UsageError("--precision picks one of the best model's files; with --model, pass that file itself")
+    path = Path(model) if model is not None else default_model(dataset, precision)
     sess = runtime.session(path)
     meta = read_meta(sess, path)
     results = classify(sess, meta, images, top_k, ten_crop)

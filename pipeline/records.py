@@ -219,6 +219,31 @@ class Fp16Check(_Model):
     accuracy: Optional[SubsetAccuracy]
 
 
+class Int8Calibration(_Model):
+    images: int
+    split: str  # "train": never validation or test images
+    method: str
+    per_channel: bool
+    activations: str
+    weights: str
+
+
+class Int8Check(_Model):
+    """The int8 file (pipeline/quantize.py): its accuracy through onnxruntime's CPU provider on the test images,
+    with evaluate's protocol, and its drop from the fp32 ONNX file's in percentage points (fp32 - int8)."""
+    path: str
+    bytes: int
+    method: str
+    calibration: Int8Calibration
+    provider: str
+    accuracy: SubsetAccuracy
+    drop_pp: Accuracy
+    max_drop_pp: float
+    within_max_drop: bool
+    quantize_seconds: float
+    eval_seconds: float
+
+
 class ExportReport(Record):
     variant: str
     dataset: str
@@ -231,13 +256,14 @@ class ExportReport(Record):
     parity: Parity
     accuracy: OnnxAccuracy
     fp16: Fp16Check
+    int8: Optional[Int8Check] = None  # None: exported before netpipe wrote int8 files
     metadata: dict[str, str]  # the ONNX file's metadata_props (classes left out)
     seconds: float
     quick: bool
     command: str
 
     def headline(self) -> dict[str, float | None]:
-        return {"parity_max_abs_diff": self.parity.max_abs_diff}
+        return {"parity_max_abs_diff": self.parity.max_abs_diff, "int8_top1_drop_pp": self.int8.drop_pp.top1 if self.int8 else None}
 
 
 # ---------------------------------------------------------------------------------------------------------

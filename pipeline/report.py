@@ -32,7 +32,7 @@ PLOT_FILES = {
     "training_curves": "training_curves.png",
     "latency_vs_batch": "latency_vs_batch.png",
 }
-PRECISION_ORDER = ("fp32", "fp16", "bf16")
+PRECISION_ORDER = ("fp32", "fp16", "bf16", "int8")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -132,6 +132,7 @@ def gather(p: Params) -> dict:
         flops = be.model.flops_per_image if be else None
         lat = latency_table(be)
         fp16_acc = ex.fp16.accuracy if ex else None
+        i8 = ex.int8 if ex else None
         variants[name] = {
             "dataset": dataset,
             "arch": p.nets[name].arch,
@@ -157,6 +158,11 @@ def gather(p: Params) -> dict:
             "fp16_max_abs_diff": _num(ex.fp16.max_abs_diff) if ex else None,
             "fp16_top1": _num(fp16_acc.top1) if fp16_acc else None,
             "fp16_n_test": fp16_acc.n_test if fp16_acc else None,
+            "int8": None if i8 is None else {
+                "bytes": i8.bytes, "top1": _num(i8.accuracy.top1), "top1_10crop": _num(i8.accuracy.top1_10crop),
+                "n_test": i8.accuracy.n_test, "drop_pp": _num(i8.drop_pp.top1), "drop_10crop_pp": _num(i8.drop_pp.top1_10crop),
+                "max_drop_pp": i8.max_drop_pp, "within_max_drop": i8.within_max_drop,
+                "calibration": f"{i8.calibration.images:,} {i8.calibration.split} images, {i8.calibration.method}"},
             "latency": lat,
             "latency_vs_limits": latency_table(be, LIMIT_FIELDS),
             "fastest_batch1": _fastest_batch1(lat),
@@ -168,6 +174,7 @@ def gather(p: Params) -> dict:
                          for stage, rec in (("train", tr), ("evaluate", me), ("export", ex), ("bench", be))},
             "_curves": curves,
             "_confusion": me.confusion if me else None,
+            "_deviations": ref.get("deviations") or [],  # params text, for the report only (not summary.json)
         }
     return variants
 
@@ -778,8 +785,8 @@ def _md_results(variants: dict, s: dict) -> list[str]:
     out += ["FLOPs count multiply and add separately (2 per MAC), per image, from torch.utils.flop_counter. "
             "Latency: p50 of one synchronised call at batch 1; throughput: images/s at the largest batch "
             "(mean over the timed calls). Backend keys without a suffix are fp32.", ""]
-    return (out + _md_vs_seed(variants) + _md_export(variants) + _limits_section(variants) + _md_train_speed(variants)
-            + _md_seed_notes(variants, s))
+    return (out + _md_vs_seed(variants) + _md_deviations(variants) + _md_export(variants) + _limits_section(variants)
+            + _md_train_speed(variants) + _md_seed_notes(variants, s))
 
 
 def _interval(p: float, n: Optional[int]) -> str:
@@ -813,6 +820,37 @@ def _md_vs_seed(variants: dict) -> list[str]:
             ""]
 
 
+DEVIATION_FIELDS = ("what", "seed", "ours", "why", "cite")
+
+
+def _md_deviations(variants: dict) -> list[str]:
+    """Where each variant departs from its seed document's code (params `nets.VARIANT.seed_reference.deviations`):
+    one table per document; an item several of its variants share (a YAML alias) is one row naming them."""
+    docs: dict[str, tuple[list[str], dict[tuple, list[str]]]] = {}
+    for name, v in variants.items():
+        doc = v["seed_reference"].get("doc")
+        if doc is None or not v["_deviations"]:
+            continue
+        names, rows = docs.setdefault(str(doc), ([], {}))
+        names.append(name)
+        for d in v["_deviations"]:
+            rows.setdefault(tuple(str(d.get(k) or NA) for k in DEVIATION_FIELDS), []).append(name)
+    if not docs:
+        return []
+    out = ["### Deviations from the seeds' code", "",
+           "Where each recipe departs from what its seed document's code did (params "
+           "`nets.VARIANT.seed_reference.deviations`): what the seed's code did, what netpipe does, why, and where to "
+           "check it. Read each comparison above with these in mind. Recipe decisions are taken on validation data; "
+           "the test set is read for the final figures (a breach is named in its row).", ""]
+    header = ["variants", "what", "the seed's code", "netpipe", "why", "where"]
+    for doc in sorted(docs):
+        names, rows = docs[doc]
+        out += [f"#### Seed document {doc}: " + ", ".join(f"`{n}`" for n in names), "", _table(header, [
+            ["all" if len(users) == len(names) > 1 else ", ".join(f"`{n}`" for n in users), *fields]
+            for fields, users in rows.items()]), ""]
+    return out
+
+
 def _md_export(variants: dict) -> list[str]:
     exp = [(n, v) for n, v in variants.items() if v["have"]["export"]]
     if not exp:
@@ -823,8 +861,19 @@ def _md_export(variants: dict) -> list[str]:
         out.append(f"- `{n}`: max |logit difference| fp32 {NA if d32 is None else f'{d32:.2g}'}, fp16 "
                    f"{NA if d16 is None else f'{d16:.2g}'}; test top-1 through onnxruntime {_pct(v['onnx_top1'])} "
                    f"(fp16 file: {_pct(v['fp16_top1'])}"
-                   + (f" on {v['fp16_n_test']:,} images" if v.get("fp16_n_test") else "") + ")")
+                   + (f" on {v['fp16_n_test']:,} images" if v.get("fp16_n_test") else "") + "); " + _int8_cell(v["int8"]))
     return out + [""]
+
+
+def _int8_cell(i8: Optional[dict]) -> str:
+    """The int8 file's accuracy, its drop from the fp32 file's, and the mark when the drop is over the limit."""
+    if i8 is None:
+        return "int8 file: not measured (exported before netpipe wrote one: re-run `netpipe export`)"
+    mark = ("" if i8["within_max_drop"] else
+            f" **MARKED: drops more than export.int8_max_drop_pp = {i8['max_drop_pp']:g} pp**")
+    return (f"int8 file ({_bytes(i8['bytes'])}, calibrated on {i8['calibration']}): {_pct(i8['top1'])} / "
+            f"{_pct(i8['top1_10crop'])} multi-crop on {i8['n_test']:,} images, {_signed_pp(-i8['drop_pp'] / 100)} / "
+            f"{_signed_pp(-i8['drop_10crop_pp'] / 100)} vs fp32{mark}")
 
 
 def _md_train_speed(variants: dict) -> list[str]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import typing
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ import yaml
 from PIL import Image
 
 from pipeline import bench, params, paths, plots, report
+from pipeline.records import BenchReport
 from tests.conftest import TINY_VARIANTS
 
 BENCH_RESULT_KEYS = {"p50_ms", "p90_ms", "p99_ms", "mean_ms", "images_per_s", "iterations", "first_inference_ms",
@@ -151,6 +153,42 @@ def test_bench_torch_compile_time_boxed(pipeline_project, tmp_path, monkeypatch)
     assert _load(paths.bench("alexnet_cifar")) == out
 
 
+def test_backend_table_gives_the_skip_reasons():
+    """bench.BACKENDS has a row per params.BENCH_BACKENDS entry, and every "cannot run" reason comes from it."""
+    assert tuple(bench.BACKENDS) == params.BENCH_BACKENDS
+    for name, row in bench.BACKENDS.items():
+        assert set(row.precisions) <= set(typing.get_args(params.Precision))
+        for prec in typing.get_args(params.Precision):
+            on_gpu = bench.cannot_run(name, prec, cuda_torch=True, cuda_ort=True)
+            assert (on_gpu is None) == (prec in row.precisions), (name, prec, on_gpu)
+            if prec not in row.precisions:
+                assert on_gpu == f"{name} runs {'/'.join(row.precisions)} " + (
+                    "(the exported files)" if row.runtime == "onnxruntime" else "(PyTorch's casts)") + f": no {prec} path"
+    assert bench.cannot_run("ort_cuda", "int8", cuda_torch=True, cuda_ort=False) == bench.NO_ORT_CUDA
+    assert bench.cannot_run("torch_cuda_graph", "fp32", cuda_torch=False, cuda_ort=True) == "no CUDA device"
+    assert "needs a CUDA device" in bench.cannot_run("torch_eager", "fp16", cuda_torch=False, cuda_ort=False)
+    assert bench.cannot_run("ort_cpu", "int8", cuda_torch=False, cuda_ort=False) is None
+
+
+def test_bench_int8_on_onnxruntime_cpu_beside_fp32(pipeline_project, tmp_path, monkeypatch):
+    """bench.precisions with int8: onnxruntime's CPU provider runs models/VARIANT.int8.onnx in the same run as fp32
+    (its speedup over eager fp32 recorded); PyTorch's backends record the table's reason."""
+    root = _copy_project(pipeline_project, tmp_path / "proj")
+    monkeypatch.chdir(root)
+    raw = yaml.safe_load(Path("params.yaml").read_text())
+    raw["bench"]["backends"] = raw["quick"]["bench_backends"] = ["ort_cpu", "torch_eager"]
+    raw["bench"]["precisions"] = raw["quick"]["bench_precisions"] = ["fp32", "int8"]
+    raw["quick"]["bench_batch_sizes"] = [1, 4]
+    Path("params.yaml").write_text(yaml.safe_dump(raw))
+    out = bench.run(params.load("params.yaml"), "alexnet_thinner_4")
+    int8 = out["results"]["ort_cpu"]["int8"]
+    assert set(int8) == {"1", "4"} and all(r["speedup_vs_torch_eager"] > 0 and r["floor_ms"] > 0 for r in int8.values())
+    skipped = {(s["backend"], s["precision"]): s["reason"] for s in out["skipped"]}
+    assert skipped[("torch_eager", "int8")] == bench.cannot_run("torch_eager", "int8", False, False)
+    md = report.latency_table(BenchReport.read(paths.bench("alexnet_thinner_4"), "bench"))
+    assert "ort_cpu_int8" in md and list(md).index("ort_cpu_int8") == list(md).index("ort_cpu") + 1
+
+
 def test_measure_percentiles_and_min_seconds():
     calls = []
     r = bench.measure(lambda: calls.append(1), bench.Timer(False), 4, warmup=2, iterations=3, min_seconds=0.05,
@@ -200,6 +238,13 @@ def test_report_markdown(reported):
     # numbers come from the stage outputs
     ort1 = _load(paths.bench("alexnet_cifar"))["results"]["ort_cpu"]["fp32"]["1"]["p50_ms"]
     assert report._ms(ort1) in md
+    # the int8 file's accuracy and its drop from the fp32 file's, from the export record, marked when over the limit
+    for v in TINY_VARIANTS:
+        i8 = _load(paths.export_report(v))["int8"]
+        line = next(x for x in md.splitlines() if x.startswith(f"- `{v}`: max |logit difference|"))
+        assert f"int8 file ({report._bytes(i8['bytes'])}, calibrated on {i8['calibration']['images']:,} train images" in line
+        assert f"{report._pct(i8['accuracy']['top1'])} / {report._pct(i8['accuracy']['top1_10crop'])} multi-crop" in line
+        assert ("**MARKED" in line) == (not i8["within_max_drop"])
     # every backend against PyTorch eager and the floor, a row per variant and backend, from the bench JSON
     limits = md.split("### Latency against PyTorch eager and the machine's limit", 1)[1].split("\n\n")[1].splitlines()
     assert "x eager" in limits[0] and "% of floor" in limits[0]

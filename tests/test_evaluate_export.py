@@ -256,8 +256,8 @@ def test_export_json_parity_and_accuracy(p, variant):
         assert acc["diff_pp"][k] == pytest.approx(100 * (acc["onnx"][k] - m[k]), abs=1e-6)
 
     f16 = r["fp16"]
-    assert Path(f16["path"]) == paths.onnx(variant, fp16=True) and f16["tolerance"] == p.export.fp16_tolerance
-    assert f16["bytes"] == paths.onnx(variant, fp16=True).stat().st_size
+    assert Path(f16["path"]) == paths.onnx(variant, "fp16") and f16["tolerance"] == p.export.fp16_tolerance
+    assert f16["bytes"] == paths.onnx(variant, "fp16").stat().st_size
     assert f16["bytes"] < 0.6 * r["onnx_bytes"], "fp16 weights: about half the fp32 file"
     # onnxruntime 1.31's CPU provider runs these fp16 graphs: measured everywhere
     assert f16["measured"] is True
@@ -278,7 +278,7 @@ def test_export_json_parity_and_accuracy(p, variant):
 # ---------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("fp16", [False, True], ids=["fp32", "fp16"])
 def test_onnx_files_pass_checker_and_carry_metadata(p, fp16):
-    path = paths.onnx(SMALL, fp16=fp16)
+    path = paths.onnx(SMALL, "fp16" if fp16 else "fp32")
     onnx.checker.check_model(str(path), full_check=True)
     proto = onnx.load(str(path))
     meta = {e.key: e.value for e in proto.metadata_props}
@@ -327,7 +327,7 @@ def test_dynamic_batch_and_parity_on_real_images(p, fp16):
     model, _ = load_model(p.plan(SMALL), cpu)
     with torch.no_grad():
         ref = model(x).numpy()
-    sess = _ort(paths.onnx(SMALL, fp16=fp16))
+    sess = _ort(paths.onnx(SMALL, "fp16" if fp16 else "fp32"))
     five = sess.run(None, {"input": x.numpy()})[0]
     ones = np.concatenate([sess.run(None, {"input": x[i:i + 1].numpy()})[0] for i in range(5)])
     assert five.shape == (5, 10) and ones.shape == (5, 10) and five.dtype == np.float32

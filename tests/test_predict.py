@@ -454,6 +454,7 @@ FAST_ARGS = [  # what cli.predict_options reads itself
     ["-k3", "-mm.onnx", "a.png"], ["--top-k=12", "--model=", "a.png", "--dataset", ""], ["a.png", "-k", "007"],
     ["--json", "a.png", "--ten-crop", "b.png", "--model", "x", "--model", "y", "--json"],
     ["a.png", "--", "-x.png", "--json"], ["a.png", "-m=m.onnx", "--dataset", "--top-k"], ["a.png", "-", "./c//d/"],
+    ["a.png", "--precision", "int8"], ["--precision=fp16", "a.png"],
 ]
 TYPER_ARGS = [  # what it leaves to typer: help, usage errors, the spellings typer reads with pydantic's leniency
     [], ["--json"], ["a.png", "--help"], ["a.png", "-h"], ["a.png", "--top-k", "0"], ["a.png", "-k", "1_0"],
@@ -486,7 +487,7 @@ def test_predict_options_read_as_typer_does(monkeypatch, capsys):
         assert outcome(args, own) == outcome(args, lambda _: None), args
     assert own(["-k3", "a.png", "-mm.onnx", "--json"]) == {"images": [Path("a.png")], "model": Path("m.onnx"),
                                                            "top_k": 3, "ten_crop": False, "json_out": True,
-                                                           "dataset": None}
+                                                           "dataset": None, "precision": "fp32"}
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -775,6 +776,23 @@ def test_a_fresh_clone_predicts_with_the_shipped_model_and_names_it(summary_dir,
     assert r.returncode == 1 and one_line(r.stderr) == ("netpipe: error: models/alexnet_mnist.onnx (the best mnist "
                                                         "model in artifacts/summary.json) not found: run `dvc repro`, "
                                                         "or pass --model PATH")
+
+
+def test_precision_picks_the_best_models_int8_file(summary_dir, images, cli_run):
+    """--precision int8 classifies with models/VARIANT.int8.onnx of the best variant, as --model that file does; a
+    precision netpipe does not export, or --precision beside --model, is one line and exit 2."""
+    _write_summary(summary_dir, {"best": {"cifar10": SMALL}, "variants": {}})
+    int8 = summary_dir / "models" / f"{SMALL}.int8.onnx"
+    code, out, err = cli_run("predict", images["png"], "--json", "--top-k", "3", "--precision", "int8", cwd=summary_dir)
+    assert code == 0 and err == "", err
+    explicit = cli_run("predict", images["png"], "--json", "--top-k", "3", "--model", int8, cwd=summary_dir)
+    fp32 = cli_run("predict", images["png"], "--json", "--top-k", "3", cwd=summary_dir)
+    assert json.loads(out) == json.loads(explicit[1]) and json.loads(out) != json.loads(fp32[1])
+    for args, message in [(["--precision", "bf16"], "--precision 'bf16': allowed: fp32, fp16, int8"),
+                          (["--precision", "int8", "--model", int8],
+                           "--precision picks one of the best model's files; with --model, pass that file itself")]:
+        code, out, err = cli_run("predict", images["png"], *args, cwd=summary_dir)
+        assert (code, out, one_line(err)) == (2, "", f"netpipe: error: {message}")
 
 
 @pytest.mark.parametrize("args, message", [

@@ -24,7 +24,7 @@ import yaml
 
 from pipeline import fileio, params, paths, report
 from pipeline.records import (Accuracy, BenchReport, CheckpointRef, Confusion, DevicePeak, ExportReport, Fp16Check,
-                              Latency, Machine, MatmulPeak, Metrics, ModelStats, OnnxAccuracy, Parity, Peak, Skipped,
+                              Int8Calibration, Int8Check, Latency, Machine, MatmulPeak, Metrics, ModelStats, OnnxAccuracy, Parity, Peak, Skipped,
                               SpeedChoice, SubsetAccuracy, TrainSummary)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -76,11 +76,13 @@ METRICS = {  # best of cifar10 by multi-crop: alexnet_thinner_4; by single crop 
 }
 EXPORT = {  # fp16_diff None: the fp16 file was written but not measured
     "alexnet_cifar": dict(onnx_bytes=12987654, fp16_bytes=6543210, parity=3.1e-06, fp16_diff=0.0042, onnx_top1=0.8112,
-                          fp16_top1=0.8095, fp16_n_test=1000),
+                          fp16_top1=0.8095, fp16_n_test=1000, int8=dict(bytes=3312345, top1=0.8101, top1_10crop=0.8266,
+                                                                       images=1000)),
     "alexnet_thinner_4": dict(onnx_bytes=21954321, fp16_bytes=10977777, parity=5.7e-06, fp16_diff=None,
-                              onnx_top1=0.7913, fp16_top1=None, fp16_n_test=None),
+                              onnx_top1=0.7913, fp16_top1=None, fp16_n_test=None,  # int8 0.83 pp below: marked
+                              int8=dict(bytes=5654321, top1=0.7830, top1_10crop=0.7999, images=500)),
     "alexnet_mnist": dict(onnx_bytes=987654, fp16_bytes=493827, parity=7.7e-07, fp16_diff=0.0013, onnx_top1=0.9865,
-                          fp16_top1=0.9861, fp16_n_test=2500),
+                          fp16_top1=0.9861, fp16_n_test=2500, int8=None),  # exported before int8 files
 }
 GPU_MACHINE = dict(cpu="AMD EPYC Test 9654", cpu_cores=16, gpu="NVIDIA H200 (test)", gpu_memory_gib=139.8)
 CPU_MACHINE = dict(cpu="Intel Xeon Test 8480", cpu_cores=2, gpu=None, gpu_memory_gib=None)
@@ -228,11 +230,24 @@ def _export(name: str, e: dict) -> ExportReport:
                       samples=64, random_samples=8, logit_scale=10.0, tolerance=1e-4, check="max |logit difference|"),
         accuracy=OnnxAccuracy(onnx=_acc(e["onnx_top1"], 0.95), torch=_acc(e["onnx_top1"] - 0.0002, 0.95),
                               diff_pp=_acc(0.02, 0.0), allowed_pp=0.1, n_test=10000, eval_seconds=30.0),
-        fp16=Fp16Check(path=str(paths.onnx(name, fp16=True)), bytes=e["fp16_bytes"], method="onnxconverter float16",
+        fp16=Fp16Check(path=str(paths.onnx(name, "fp16")), bytes=e["fp16_bytes"], method="onnxconverter float16",
                        tolerance=0.05, measured=measured, reason=None if measured else "no fp16 provider here",
                        provider="CPUExecutionProvider" if measured else None, max_abs_diff=e["fp16_diff"],
                        within_tolerance=True if measured else None, accuracy=fp16_acc),
+        int8=None if e["int8"] is None else _int8(name, e),
         metadata={"variant": name}, seconds=20.0, quick=False, command=f"netpipe export {name}")
+
+
+def _int8(name: str, e: dict) -> Int8Check:
+    i8, fp32 = e["int8"], _acc(e["onnx_top1"], 0.95)
+    acc = SubsetAccuracy(top1=i8["top1"], top5=0.95, top1_10crop=i8["top1_10crop"], top5_10crop=0.95, n_test=10000)
+    drop = {k: round(100 * (getattr(fp32, k) - getattr(acc, k)), 6) for k in ("top1", "top5", "top1_10crop", "top5_10crop")}
+    return Int8Check(path=str(paths.onnx(name, "int8")), bytes=i8["bytes"], method="static QDQ",
+                     calibration=Int8Calibration(images=i8["images"], split="train", method="minmax", per_channel=True,
+                                                 activations="quint8", weights="qint8"),
+                     provider="CPUExecutionProvider", accuracy=acc, drop_pp=Accuracy(**drop), max_drop_pp=0.5,
+                     within_max_drop=max(drop["top1"], drop["top1_10crop"]) <= 0.5, quantize_seconds=3.0,
+                     eval_seconds=40.0)
 
 
 def _latencies(b: dict) -> dict[tuple[str, str], dict[int, dict[str, Optional[float]]]]:
@@ -633,6 +648,16 @@ def test_best_variant_per_dataset_and_pareto_lines(reported):
         assert got == w, f"Best variant per dataset:\n  shows   {got}\n  sources {w}"
 
 
+def _int8_text(i8) -> str:
+    if i8 is None:
+        return "int8 file: not measured (exported before netpipe wrote one: re-run `netpipe export`)"
+    a, d = i8.accuracy, i8.drop_pp
+    return (f"int8 file ({i8.bytes / 1e6:.1f} MB, calibrated on {i8.calibration.images:,} train images, minmax): "
+            f"{pct(a.top1)} / {pct(a.top1_10crop)} multi-crop on {a.n_test:,} images, {-d.top1:+.2f} pp / "
+            f"{-d.top1_10crop:+.2f} pp vs fp32"
+            + ("" if i8.within_max_drop else " **MARKED: drops more than export.int8_max_drop_pp = 0.5 pp**"))
+
+
 def test_onnx_export_check_lines(reported):
     src, md = reported["src"], reported["md"]
     lines = [line for line in md.splitlines() if line.startswith("- `") and "max |logit difference|" in line]
@@ -646,7 +671,9 @@ def test_onnx_export_check_lines(reported):
                     f"{NA if d16 is None else f'{d16:.2g}'}; test top-1 through onnxruntime "
                     f"{pct(ex.accuracy.onnx.top1)} "
                     f"(fp16 file: {pct(acc16.top1 if acc16 else None)}"
-                    + (f" on {acc16.n_test:,} images" if acc16 else "") + ")")
+                    + (f" on {acc16.n_test:,} images" if acc16 else "") + "); " + _int8_text(ex.int8))
     assert len(lines) == len(want), lines
+    assert sum("**MARKED" in w for w in want) == 1 and sum("int8 file: not measured" in w for w in want) == 1
+    assert sum("**MARKED" in w for w in want) == 1 and sum("int8 file: not measured" in w for w in want) == 1
     for got, w in zip(lines, want):
         assert got == w, f"ONNX export checks:\n  shows   {got}\n  sources {w}"

@@ -25,7 +25,7 @@ from pipeline.records import ExportReport, Metrics, TrainSummary  # noqa: E402
 
 
 def ship(variant: str, precision: str, out: Path, max_mb: float) -> Path:
-    src = paths.onnx(variant, fp16=precision == "fp16")
+    src = paths.onnx(variant, precision)
     if not src.is_file():
         raise SystemExit(f"ship_model: {src} not found: run `dvc repro export@{variant}` first")
     size = src.stat().st_size
