@@ -47,7 +47,6 @@ ISSUE_TOPICS = {
     "epochs": BY_DOC["000"] | {"alexnet_thinner_4_short", "alexnet_mnist_bn_short"},  # 84,001 / 10,000 steps
     "test protocol": BY_DOC["000"] | BY_DOC["001"] | BY_DOC["004"],  # random crop / train mode / 1,000 images
     "input": BY_DOC["000"] | BY_DOC["004"],  # 000's per-pixel mean of each split, 004's [0, 1] pixels
-    "weight decay": {"alexnet_cifar_adam"},  # the FC L2 term its loss always had
     "shift augmentation": BY_DOC["002"],  # continuous shifts filled with the mean colour
     "warm-up": {"alexnet_slim_regular", "alexnet_thinner_2"},
     "widths": {"alexnet_thinner_2"},  # inferred from the parameter count
@@ -59,6 +58,19 @@ ISSUE_TOPICS = {
 def test_issue_topics_are_named_where_they_apply(topic):
     missing = sorted(n for n in ISSUE_TOPICS[topic] if not any(topic in w for w in _whats(n)))
     assert not missing, f"no deviation about {topic!r} in: {', '.join(missing)}"
+
+
+def test_free_matches_are_matched_not_named():
+    """Issue 30: where matching the seed costs nothing, the recipe matches it, and no deviation is left to name."""
+    adam, sgd = (P.nets[n].train.optimizer for n in ("alexnet_cifar_adam", "alexnet_cifar"))
+    # 000's loss adds 0.004 x l2_loss(w) of each FC weight whatever the optimizer: Adam's coupled L2 on linear kernels
+    assert adam.name == "adam"
+    assert (adam.weight_decay, adam.decay_on) == (sgd.weight_decay, sgd.decay_on) == (0.004, "linear")
+    assert not any("weight decay" in w for w in _whats("alexnet_cifar_adam"))
+    # 001's train.py normalises every model, the fine-tuned one too, with mean 0.5 / std 0.5
+    ft, scratch = P.nets["alexnet_torchvision_ft"], P.nets["alexnet_torchvision"]
+    assert ft.normalize == scratch.normalize and list(ft.normalize.mean) == list(ft.normalize.std) == [0.5] * 3
+    assert not any("normalisation" in w for w in _whats("alexnet_torchvision_ft"))
 
 
 def test_the_test_set_breach_is_named():
