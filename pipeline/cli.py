@@ -27,8 +27,8 @@ PREDICT_FLAGS = {"--ten-crop": "ten_crop", "--json": "json_out"}
 
 @functools.lru_cache(maxsize=1)
 def build_app():
-    """The typer app, built on first use (not by `netpipe predict IMAGE...`: see the module docstring). One
-    nested function per command, each a few lines that typer reads the options and help text from: hence its length."""
+    """The typer app, built on first use (not by `netpipe predict IMAGE...`: see the module docstring). Its commands
+    are added in the order `netpipe --help` lists them: the stages, then the tools."""
     import typer
 
     app = typer.Typer(
@@ -40,6 +40,15 @@ def build_app():
     )
 
     ParamsOpt = typer.Option(Path("params.yaml"), "--params", "-p", help="params file (default: params.yaml)")
+    _add_stage_commands(app, ParamsOpt)
+    _add_tool_commands(app, ParamsOpt)
+    return app
+
+
+def _add_stage_commands(app, ParamsOpt) -> None:
+    """The DVC stages' commands. One nested function per command, each a few lines that typer reads the options and
+    help text from."""
+    import typer
 
     @app.command()
     def prepare(
@@ -81,11 +90,17 @@ def build_app():
         """Write artifacts/report.md, artifacts/summary.json and the plots from all stage outputs."""
         _stage("report", params_file)
 
+
+def _add_tool_commands(app, ParamsOpt) -> None:
+    """The user tools' commands: variants, plots-template and predict (typer's reading of predict's options;
+    `predict_options` below reads the same ones without typer)."""
+    import typer
+
     @app.command()
     def variants(params_file: Path = ParamsOpt) -> None:
         """List the variants with their dataset, parameter count and training recipe."""
         p = _params(params_file)
-        from . import train as mod
+        from . import variants as mod
 
         mod.list_variants(p)
 
@@ -116,8 +131,6 @@ def build_app():
         code = mod.run(images, model=model, top_k=top_k, ten_crop=ten_crop, json_out=json_out, dataset=dataset,
                        precision=precision)
         raise typer.Exit(code)
-
-    return app
 
 
 def __getattr__(name: str):

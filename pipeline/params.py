@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Optional
 
@@ -16,6 +15,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ParamsError
+from .params_errors import CrossError, format_error
+from .plan import BenchPlan, Plan
 
 KNOWN_FORMATS = {"cifar10": {"channels": 3, "image_size": 32}, "mnist": {"channels": 1, "image_size": 28}}
 # Default normalisation by dataset name/format (the usual training-set statistics); other datasets: 0.5/0.25.
@@ -297,17 +298,17 @@ class Params(Strict):
     def _cross(self) -> "Params":
         for name, dataset in self.variants.items():
             if name not in self.nets:
-                raise _CrossError(["variants", name], f"unknown variant; defined in nets: {', '.join(self.nets)}")
+                raise CrossError(["variants", name], f"unknown variant; defined in nets: {', '.join(self.nets)}")
             if dataset not in self.data:
-                raise _CrossError(["variants", name], f"unknown dataset '{dataset}'; defined in data: {', '.join(self.data)}")
+                raise CrossError(["variants", name], f"unknown dataset '{dataset}'; defined in data: {', '.join(self.data)}")
         used = sorted(set(self.variants.values()))
         if self.datasets is not None and sorted(set(self.datasets)) != used:
-            raise _CrossError(["datasets"], f"must list exactly the datasets that `variants` uses: [{', '.join(used)}] "
+            raise CrossError(["datasets"], f"must list exactly the datasets that `variants` uses: [{', '.join(used)}] "
                                             f"(got [{', '.join(self.datasets)}])")
         for name, ds in self.data.items():
             fmt = ds.format or name
             if ds.source != "folder" and fmt not in KNOWN_FORMATS:
-                raise _CrossError(
+                raise CrossError(
                     ["data", name, "format"],
                     f"source '{ds.source}' needs a known format ({', '.join(KNOWN_FORMATS)}); use source 'folder' for your own images",
                 )
@@ -318,28 +319,28 @@ class Params(Strict):
                 aug = net.train.augment
                 aavail = (aug.resize or size) + 2 * aug.crop_padding
                 if aug.crop and aug.crop > aavail:
-                    raise _CrossError(
+                    raise CrossError(
                         ["nets", name, "train", "augment", "crop"],
                         f"crop {aug.crop} is larger than the image ({aavail}x{aavail} after resize/pad); allowed: at most {aavail}",
                     )
                 avail = (net.eval.resize or size) + 2 * net.eval.pad
                 if net.eval.crop > avail:
-                    raise _CrossError(
+                    raise CrossError(
                         ["nets", name, "eval", "crop"],
                         f"crop {net.eval.crop} is larger than the image ({avail}x{avail} after resize/pad); allowed: at most {avail}",
                     )
             chans = self.channels(dataset)
             mean, _ = self.normalization(name)
             if len(mean) != chans:
-                raise _CrossError(["nets", name, "normalize"] if net.normalize else ["data", dataset, "mean"],
+                raise CrossError(["nets", name, "normalize"] if net.normalize else ["data", dataset, "mean"],
                                   f"{len(mean)} mean/std values for {chans}-channel images")
             world = self.distributed.world_size
             if self.quick.enabled and self.quick.batch_size % world:
-                raise _CrossError(["quick", "batch_size"],
+                raise CrossError(["quick", "batch_size"],
                                   f"quick.batch_size {self.quick.batch_size} must split evenly over distributed.devices x "
                                   f"distributed.nodes = {world} processes; allowed: a multiple of {world}")
             if net.train.batch_size % world:
-                raise _CrossError(
+                raise CrossError(
                     ["nets", name, "train", "batch_size"],
                     f"batch_size {net.train.batch_size} is the global batch and must split evenly over "
                     f"distributed.devices x distributed.nodes = {world} processes; allowed: a multiple of {world}",
@@ -428,59 +429,6 @@ class Params(Strict):
         return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:16]
 
 
-class _CrossError(ValueError):
-    def __init__(self, loc: list[str], msg: str):
-        super().__init__(msg)
-        self.loc = loc
-        self.msg = msg
-
-
-def _model_in(tp: Any) -> Any:
-    """Unwrap Optional[...] and dict[str, ...] down to a model class, if there is one."""
-    while not (isinstance(tp, type) and issubclass(tp, BaseModel)):
-        args = [a for a in getattr(tp, "__args__", ()) if a is not type(None)]
-        if not args:
-            return None
-        tp = args[-1]
-    return tp
-
-
-def _allowed_keys(model: type[BaseModel], loc: tuple) -> Optional[list[str]]:
-    """Walk `loc` down the schema and return the fields allowed where an unknown key was found."""
-    cur: Any = model
-    for part in loc[:-1]:
-        if isinstance(cur, type) and issubclass(cur, BaseModel) and str(part) in cur.model_fields:
-            cur = cur.model_fields[str(part)].annotation
-            if getattr(cur, "__origin__", None) is dict:  # the next part is a free key (a variant/dataset name)
-                continue
-        cur = _model_in(cur)
-        if cur is None:
-            return None
-    cur = _model_in(cur)
-    return list(cur.model_fields) if cur is not None else None
-
-
-def _format_error(exc: ValidationError, source: str) -> str:
-    err = exc.errors(include_url=False)[0]
-    loc = tuple(err.get("loc", ()))
-    ctx_err = (err.get("ctx") or {}).get("error")
-    if isinstance(ctx_err, _CrossError):
-        return f"{source}: {'.'.join(map(str, ctx_err.loc))}: {ctx_err.msg}"
-    key = ".".join(str(p) for p in loc) or "(top level)"
-    if err["type"] == "extra_forbidden":
-        allowed = _allowed_keys(Params, loc)
-        hint = f"; allowed: {', '.join(allowed)}" if allowed else ""
-        return f"{source}: {key}: unknown key{hint}"
-    if err["type"] == "missing":
-        return f"{source}: {key}: required key is missing"
-    msg = err["msg"]
-    if msg.startswith("Value error, "):
-        msg = msg[len("Value error, "):]
-    got = err.get("input")
-    shown = "" if isinstance(got, (dict, list)) or got is None else f" (got {got!r})"
-    return f"{source}: {key}: {msg}{shown}"
-
-
 def parse(raw: Any, source: str = "params.yaml") -> Params:
     if not isinstance(raw, dict):
         raise ParamsError(f"{source}: expected a mapping of keys at the top level, got {type(raw).__name__}")
@@ -490,7 +438,7 @@ def parse(raw: Any, source: str = "params.yaml") -> Params:
     try:
         return Params.model_validate(raw)
     except ValidationError as exc:
-        raise ParamsError(_format_error(exc, source)) from None
+        raise ParamsError(format_error(exc, source, Params)) from None
 
 
 def load(path: str | Path = "params.yaml") -> Params:
@@ -511,39 +459,3 @@ def load(path: str | Path = "params.yaml") -> Params:
     except RecursionError:
         raise ParamsError(f"{path}: invalid YAML: nested too deeply") from None
     return parse(raw, str(path))
-
-
-@dataclass(frozen=True)
-class BenchPlan:
-    """What `netpipe bench` measures for a variant (the quick check's shorter matrix applied)."""
-    batch_sizes: tuple[int, ...]
-    iterations: int
-    warmup: int
-    backends: tuple[str, ...]  # torch_eager first (the reference), then BENCH_BACKENDS' order
-    precisions: tuple[str, ...]  # fp32 first
-    min_seconds: float
-    cpu_max_seconds: float
-    compile_budget_s: float
-    cpu_threads: Optional[int]
-
-
-@dataclass(frozen=True)
-class Plan:
-    """One variant as every stage sees it, resolved once from params (`Params.plan`): no stage reads the quick
-    check's settings or derives the dataset's facts itself."""
-    variant: str
-    dataset: str
-    data: DatasetParams
-    dataset_format: str  # "folder", or the official format read (cifar10, mnist)
-    channels: int
-    net: NetParams  # the effective recipe: the quick check shortens its training
-    recipe: NetParams  # the recipe as params.yaml states it (the quick check's schedule still follows it)
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    quick: bool
-    eval_samples: Optional[int]  # test and validation images evaluate, export and validation use (None: all)
-    bench: BenchPlan
-    export: ExportParams
-    distributed: DistributedParams
-    seed: int
-    config_hash: str  # Params.variant_hash: everything that determines the training result

@@ -10,10 +10,10 @@
   from generators seeded per epoch, so a run resumed from a checkpoint ends exactly where an uninterrupted
   one does. SIGINT/SIGTERM save the state after the step under way (with the generators' states) and raise
   `Interrupted`, which `run` turns into exit code 128 + signum.
-- Outputs: models/VARIANT.pt (best by validation accuracy: the best checkpoint so far, hard-linked into place),
-  artifacts/train/VARIANT.csv (per-epoch curves for `dvc plots`), artifacts/train/VARIANT.json (summary). While a
-  run is unfinished, models/resume/VARIANT.pt holds its state after every epoch (a one-epoch run, the quick check,
-  skips it: killed, it simply trains its epoch again) or where a signal stopped it.
+- Outputs: models/VARIANT.pt (best by validation accuracy, or the last epoch with keep: last),
+  artifacts/train/VARIANT.csv (per-epoch curves for `dvc plots`), artifacts/train/VARIANT.json (summary). Which
+  checkpoint is kept, and the resume state of an unfinished run, are one policy: `Checkpointer`
+  (pipeline/checkpoint.py).
 - Several devices (params `distributed:`, pipeline/distributed.py, docs/distributed.md): one process per device under
   torchrun; each rank trains on its slice of every global batch, DistributedDataParallel averages the gradients,
   rank 0 alone writes the outputs (`Run.on_main`). With one process and no torchrun the loop is the plain one.
@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 import os
-import re
 import signal
 import sys
 import time
@@ -38,101 +36,15 @@ from torch import nn
 from tqdm import tqdm
 
 from . import code, distributed, fileio, nets, paths, speed, transforms
-from .model import (CHECKPOINT_FORMAT, build_model, device_name, load_checkpoint, norm_tensors, predict_logits,
-                    save)
+from .checkpoint import Checkpointer
+from .recipe import epoch_seed, get_rng_state, make_optimizer, make_scheduler, not_deterministic, set_rng_state, use_deterministic
+from .model import CHECKPOINT_FORMAT, build_model, device_name, norm_tensors, predict_logits
 from .data import load_prepared, spread
 from .errors import NetpipeError, TrainingDiverged, first_line
-from .params import NetParams, Params, Plan, ScheduleParams, TrainParams
+from .params import NetParams, Params, Plan, TrainParams
 from .records import TrainSummary
 
 CURVE_FIELDS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds"]
-
-
-# ---------------------------------------------------------------------------------------------------------
-# the recipe's pieces: learning rate, optimizer, per-epoch random state
-# ---------------------------------------------------------------------------------------------------------
-def param_groups(model: nn.Module, weight_decay: float, decay_on: str) -> list[dict]:
-    """One group with every parameter (decay_on "all"), or the conv / linear kernels with weight decay and the
-    rest (biases, norms, the other layer type) without."""
-    if decay_on == "all":
-        return [{"params": list(model.parameters()), "weight_decay": weight_decay}]
-    kind = nn.modules.conv._ConvNd if decay_on == "conv" else nn.Linear
-    decay = {id(m.weight) for m in model.modules() if isinstance(m, kind)}
-    params = list(model.parameters())
-    return [{"params": [q for q in params if id(q) in decay], "weight_decay": weight_decay},
-            {"params": [q for q in params if id(q) not in decay], "weight_decay": 0.0}]
-
-
-def lr_factor(s: ScheduleParams, epoch: float, total_epochs: int, base_lr: float, steps_per_epoch: int = 1) -> float:
-    """Learning-rate multiplier at a fractional epoch (warm-up times the schedule)."""
-    warm = 1.0
-    if s.warmup_epochs and epoch < s.warmup_epochs:
-        warm = s.warmup_start + (1.0 - s.warmup_start) * epoch / s.warmup_epochs
-    if s.name == "constant":
-        f = 1.0
-    elif s.name == "step":
-        f = s.gamma ** math.floor(epoch / s.step_size)
-    elif s.name == "multistep":
-        f = s.gamma ** sum(epoch >= m for m in s.milestones)
-    elif s.name == "exponential" and s.decay_steps:  # staircase: the optimizer steps taken so far
-        f = s.gamma ** (round(epoch * steps_per_epoch) // s.decay_steps)
-    elif s.name == "exponential":
-        f = s.gamma ** epoch
-    else:  # cosine to min_lr over the run
-        floor = s.min_lr / base_lr
-        f = floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * min(epoch / total_epochs, 1.0)))
-    return warm * f
-
-
-def make_scheduler(opt: torch.optim.Optimizer, net: NetParams, full_epochs: int,
-                   sched_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
-    """The recipe's learning rate as torchvision's references drive it: a scheduler stepped after every optimizer step.
-    After k steps the schedule stands at epoch k / sched_steps (the full recipe's steps per epoch: the quick check
-    runs the recipe's first steps at the recipe's own rates) of `full_epochs`."""
-    s, base = net.train.schedule, net.train.optimizer.lr
-    return torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda k: lr_factor(s, k / sched_steps, full_epochs, base, sched_steps))
-
-
-def make_optimizer(model: nn.Module, net: NetParams) -> torch.optim.Optimizer:
-    o = net.train.optimizer
-    groups = param_groups(model, o.weight_decay, o.decay_on)
-    if o.name in ("sgd", "nesterov"):
-        return torch.optim.SGD(groups, lr=o.lr, momentum=o.momentum, nesterov=o.name == "nesterov")
-    cls = torch.optim.Adam if o.name == "adam" else torch.optim.AdamW
-    return cls(groups, lr=o.lr, betas=o.betas)
-
-
-def use_deterministic(dev: torch.device) -> None:
-    """`deterministic: true`: deterministic kernels only. On CUDA, cuBLAS needs its fixed workspace for that, set
-    through the environment before its first call (unless the user set one)."""
-    if dev.type == "cuda":
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.use_deterministic_algorithms(True)
-
-
-def not_deterministic(exc: BaseException) -> str | None:
-    """The operation named by torch's error for a kernel with no deterministic implementation (LRN's backward on
-    CUDA, avg_pool3d_backward_cuda, for one), else None."""
-    m = re.match(r"(\S+) does not have a deterministic implementation", str(exc))
-    return m.group(1) if m else None
-
-
-def epoch_seed(seed: int, epoch: int) -> int:
-    return (seed * 1_000_003 + epoch * 7919) % (2**63 - 1)
-
-
-def get_rng_state(dev: torch.device) -> dict:
-    """The generators that draw dropout masks: the CPU one, and the device's on CUDA (so that a run resumed in
-    the middle of an epoch draws the rest of that epoch's masks as an uninterrupted run would)."""
-    return {"cpu": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state(dev) if dev.type == "cuda" else None}
-
-
-def set_rng_state(state: dict, dev: torch.device) -> None:
-    torch.set_rng_state(state["cpu"])
-    if dev.type == "cuda" and state.get("cuda") is not None:
-        torch.cuda.set_rng_state(state["cuda"], dev)
-
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -215,6 +127,7 @@ class Run:
     bs: int  # the global batch
     steps: int  # per epoch
     code_hash: str
+    ckpt: Checkpointer  # the best/last/resume policy and its files
 
     @property
     def variant(self) -> str:
@@ -253,7 +166,7 @@ class Run:
 
     def save_state(self, state: TrainState) -> None:
         """The resume checkpoint (rank 0 writes it)."""
-        self.on_main(lambda: save(paths.last_checkpoint(self.variant), self.checkpoint(state)))
+        self.ckpt.save_resume(lambda: self.checkpoint(state))
 
     def best_checkpoint(self, epoch: int, val_acc: float, data) -> dict:
         net, pl = self.net, self.pl
@@ -313,19 +226,10 @@ def _train(p: Params, variant: str, d: distributed.Dist, dev: torch.device) -> d
                                   "val_acc": round(val_acc, 6), "lr": lr, "seconds": round(seconds, 3)})
             r.say(f"epoch {epoch + 1}/{tp.epochs}: train loss {train_loss:.4f} acc {train_acc:.4f} | "
                   f"val loss {val_loss:.4f} acc {val_acc:.4f} | lr {lr:.3g} | {seconds:.1f}s")
-            if val_acc > state.best_val or tp.keep == "last":  # beside the resume state; copied into place at the end
-                state.best_val, state.best_epoch = val_acc, epoch + 1
-                r.on_main(lambda: save(paths.best_resume(variant), r.best_checkpoint(epoch + 1, val_acc, data)))
-            r.on_main(_write_curves, variant, state.history)
-            state.epoch, state.step = epoch + 1, 0
-            state.partial = state.gen_state = state.rng_state = None  # mid-epoch only
-            # a one-epoch run (the quick check) goes straight to its outputs: killed before they are written, it
-            # has no epoch to resume from and trains that epoch again, whose best checkpoint replaces the killed
-            # attempt's. Longer runs save every epoch: a redone last epoch need not repeat a nondeterministic (GPU)
-            # run, and the summary must name the epoch that the best file holds.
             one_epoch = tp.epochs == 1
-            if not one_epoch:
-                r.save_state(state)
+            r.ckpt.after_epoch(state, epoch + 1, val_acc, lambda: r.best_checkpoint(epoch + 1, val_acc, data),
+                               lambda: r.checkpoint(state), one_epoch)
+            r.on_main(_write_curves, variant, state.history)
             stopping = r.agree(stop.signum)
             if stopping is not None:
                 if one_epoch:
@@ -349,7 +253,7 @@ def _train(p: Params, variant: str, d: distributed.Dist, dev: torch.device) -> d
         config_hash=r.config_hash, code_hash=r.code_hash,
         command=f"netpipe train {variant}", git_commit=fileio.git_commit(),
     )
-    r.on_main(_finish, variant, state.history, summary)
+    r.on_main(_finish, r.ckpt, state.history, summary)
     return summary.model_dump(mode="json")
 
 
@@ -511,8 +415,9 @@ def _setup(p: Params, variant: str, d: distributed.Dist, dev: torch.device):
         torch.backends.cudnn.allow_tf32 = True
 
     model = build_model(pl, data.num_classes).to(dev)
-    ck = _read_resume(variant, config_hash, code_hash, d)
-    fast = _choose_speed(pl, model, dev, d, data, ck if _same_run(ck, config_hash, code_hash) else None)
+    ckpt = Checkpointer(variant, tp.keep, config_hash, code_hash, d.main)
+    ck = ckpt.read_resume(d)
+    fast = _choose_speed(pl, model, dev, d, data, ck if ckpt.same_run(ck) else None)
     if fast.channels_last:
         model = model.to(memory_format=torch.channels_last)
     n_params = nets.count_params(model)
@@ -529,16 +434,13 @@ def _setup(p: Params, variant: str, d: distributed.Dist, dev: torch.device):
         x_val, y_val = x_val[keep], y_val[keep]
     r = Run(pl, d, dev, model, step_model, opt, sched, fast,
             torch.from_numpy(data.x_train).to(dev), torch.from_numpy(data.y_train).to(dev),
-            torch.from_numpy(x_val), torch.from_numpy(y_val), mean, std, bs, steps, code_hash)
+            torch.from_numpy(x_val), torch.from_numpy(y_val), mean, std, bs, steps, code_hash, ckpt)
 
     state = TrainState()
     resume_path = paths.last_checkpoint(variant)
     if ck is not None:
-        if not _same_run(ck, config_hash, code_hash):
-            what = "params" if ck.get("config_hash") != config_hash else "the training code (pipeline/, dvc.yaml's deps)"
-            r.say(f"{what} changed since {resume_path} was written: starting over")
-            # that run's best is no candidate for this one
-            r.on_main(paths.best_resume(variant).unlink, missing_ok=True)
+        if not ckpt.same_run(ck):
+            r.say(ckpt.why_not(ck))
         else:
             model.load_state_dict(ck["model"])
             opt.load_state_dict(ck["optimizer"])  # its groups' learning rates for the next step, which
@@ -569,30 +471,6 @@ def _geometry(pl: Plan, n: int, world: int) -> tuple[int, int, int]:
     return bs, steps, sched_steps
 
 
-def _same_run(ck: dict | None, config_hash: str, code_hash: str) -> bool:
-    """A resume checkpoint of this very run: the same params and data, and the same training code."""
-    return ck is not None and ck.get("config_hash") == config_hash and ck.get("code_hash") == code_hash
-
-
-def _read_resume(variant: str, config_hash: str, code_hash: str, d: distributed.Dist) -> dict | None:
-    """The resume checkpoint, if any: rank 0 reads it and hands it to the other ranks (no shared disk needed)."""
-    resume_path = paths.last_checkpoint(variant)
-    ck = None
-    if d.main and resume_path.exists():
-        try:
-            ck = load_checkpoint(resume_path, "resume checkpoint")
-        except NetpipeError as exc:
-            ck = f"{exc}; delete it to start over"
-        else:  # an epoch was completed, so its best-so-far file must be there (not deleted by hand)
-            best_made = _same_run(ck, config_hash, code_hash) and ck.get("best_epoch", -1) > 0
-            if best_made and not paths.best_resume(variant).exists():
-                ck = _lost_best(variant)
-    ck = d.broadcast(ck)
-    if isinstance(ck, str):
-        raise NetpipeError(ck)
-    return ck
-
-
 def _choose_speed(pl: Plan, model: nn.Module, dev: torch.device, d: distributed.Dist, data,
                   ck: dict | None) -> speed.Speed:
     """bf16/channels-last/compile for this run (pipeline/speed.py): a resumed run keeps its checkpoint's choice;
@@ -608,73 +486,10 @@ def _choose_speed(pl: Plan, model: nn.Module, dev: torch.device, d: distributed.
     return fast
 
 
-def _lost_best(variant: str) -> str:
-    return (f"{paths.best_resume(variant)} is missing: the best checkpoint of this run is lost; delete "
-            f"{paths.last_checkpoint(variant)} to train {variant} again")
-
-
-def _finish(variant: str, history: list[dict], summary: TrainSummary) -> None:
-    """Write the stage's outputs from the run's saved state, then drop the resume files. Also when a resumed run
-    had no epoch left to train: `dvc repro` deletes a stage's outputs before it reruns the stage, so the outputs
-    of a run that was interrupted after its last epoch are written here again. A completed run leaves no resume
-    state, so a later rerun (new code, say) trains from scratch instead of "resuming" a finished run."""
-    best = paths.best_resume(variant)
-    if not best.exists():
-        raise NetpipeError(_lost_best(variant))
-    fileio.write_with(paths.checkpoint(variant), lambda tmp: fileio.link_or_copy(best, tmp))
-    _write_curves(variant, history)
-    summary.write(paths.train_summary(variant), paths.headline(variant, "train"))
-    fileio.discard(paths.last_checkpoint(variant))
-    fileio.discard(best)
-
-
-# ---------------------------------------------------------------------------------------------------------
-# `netpipe variants`
-# ---------------------------------------------------------------------------------------------------------
-def recipe(net: NetParams) -> str:
-    t, o, s, a = net.train, net.train.optimizer, net.train.schedule, net.train.augment
-    opt = f"{o.name} lr {o.lr:g}" + (f" m {o.momentum:g}" if o.name in ("sgd", "nesterov") and o.momentum else "")
-    if o.weight_decay:
-        opt += f" wd {o.weight_decay:g}" + (f" ({o.decay_on} kernels)" if o.decay_on != "all" else "")
-    sched = s.name + (f" warmup {s.warmup_epochs:g}" if s.warmup_epochs else "")
-    if s.name == "multistep":
-        sched += f" {s.milestones} x{s.gamma:g}"
-    elif s.name in ("step", "exponential"):
-        sched += f" x{s.gamma:g}" + (f" / {s.decay_steps} steps" if s.decay_steps else "")
-    aug = "no aug" if not a.enabled else "+".join(
-        x for x in [f"resize{a.resize}" if a.resize else "", f"pad{a.crop_padding}-crop" if a.crop_padding or a.crop else "",
-                    "flip" if a.flip else "", "jitter" if a.brightness or a.contrast else ""] if x) or "none"
-    return f"{t.epochs} ep, bs {t.batch_size}, {opt}, {sched}, {aug}"
-
-
-def plan_cells(pl: Plan) -> tuple[str, str, str]:
-    """A plan's input, recipe and evaluation as `netpipe variants` prints them."""
-    net, ev = pl.net, pl.net.eval
-    mean = "/".join(f"{x:g}" for x in pl.mean)
-    std = "/".join(f"{x:g}" for x in pl.std)
-    inp = f"{pl.channels}x{net.input_size}x{net.input_size}, mean {mean}, std {std}"
-    how = recipe(net) + (" (quick check: the recipe's first steps)" if pl.quick else "")
-    views = (([f"resize {ev.resize}"] if ev.resize else []) + ([f"pad {ev.pad}"] if ev.pad else [])
-             + [f"{ev.crop} crop x{transforms.num_crops(ev)}"])
-    evaluation = " + ".join(views) + (f", {pl.eval_samples} images" if pl.eval_samples else "")
-    return inp, how, evaluation
-
-
-def list_variants(p: Params) -> None:
-    """Every variant's plan (Params.plan: what its stages will use, the quick check applied); variants that
-    `variants:` does not build show their nets entry."""
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title="netpipe variants (params.yaml)" + (": the quick check is on" if p.quick.enabled else ""))
-    for col in ("variant", "arch", "options", "dataset", "params", "seed doc", "input", "recipe", "evaluation"):
-        table.add_column(col, overflow="fold")
-    for name, net in p.nets.items():
-        dataset = p.variants.get(name)
-        chans = p.channels(dataset) if dataset else None
-        e = nets.entry(net.arch)
-        count = nets.param_count(net.arch, num_classes=10, in_channels=chans, input_size=net.input_size, **net.options)
-        opts = " ".join(f"{k}={v}" for k, v in net.options.items())
-        cells = plan_cells(p.plan(name)) if dataset else ("-", recipe(net), "-")
-        table.add_row(name, net.arch, opts, dataset or "- (not built)", f"{count:,}", e.doc.split("_")[0], *cells)
-    Console(width=260).print(table)
+def _finish(ckpt: Checkpointer, history: list[dict], summary: TrainSummary) -> None:
+    """The stage's outputs: the kept checkpoint linked into place, the curves, the summary; then the resume files go
+    (pipeline/checkpoint.py)."""
+    ckpt.finish()
+    _write_curves(ckpt.variant, history)
+    summary.write(paths.train_summary(ckpt.variant), paths.headline(ckpt.variant, "train"))
+    ckpt.discard()

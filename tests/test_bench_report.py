@@ -15,7 +15,7 @@ import torch
 import yaml
 from PIL import Image
 
-from pipeline import bench, params, paths, plots, report
+from pipeline import bench, params, paths, plots, report, report_md, report_view
 from pipeline.records import BenchReport
 from tests.conftest import TINY_VARIANTS
 
@@ -185,7 +185,7 @@ def test_bench_int8_on_onnxruntime_cpu_beside_fp32(pipeline_project, tmp_path, m
     assert set(int8) == {"1", "4"} and all(r["speedup_vs_torch_eager"] > 0 and r["floor_ms"] > 0 for r in int8.values())
     skipped = {(s["backend"], s["precision"]): s["reason"] for s in out["skipped"]}
     assert skipped[("torch_eager", "int8")] == bench.cannot_run("torch_eager", "int8", False, False)
-    md = report.latency_table(BenchReport.read(paths.bench("alexnet_thinner_4"), "bench"))
+    md = report_view.latency_table(BenchReport.read(paths.bench("alexnet_thinner_4"), "bench"))
     assert "ort_cpu_int8" in md and list(md).index("ort_cpu_int8") == list(md).index("ort_cpu") + 1
 
 
@@ -227,7 +227,7 @@ def test_report_markdown(reported):
     # and the document's parameter count beside ours where it prints one (002's model.summary())
     doc = p.nets["alexnet_thinner_4"].seed_reference["params"]
     row = next(line for line in rows if line.startswith("| alexnet_thinner_4 |"))
-    assert row.split(" | ")[2] == f"{report._count(doc)} (doc {doc:,}: same)", "ours, equal to the document's"
+    assert row.split(" | ")[2] == f"{report_md._count(doc)} (doc {doc:,}: same)", "ours, equal to the document's"
     assert f"{doc:,} parameters (doc 002)" in md
     # best per dataset is named, and says what it was ranked on
     for ds in set(TINY_VARIANTS.values()):
@@ -237,13 +237,13 @@ def test_report_markdown(reported):
     assert len(speed) == 2 + len(TINY_VARIANTS) and "% of measured peak" in speed[0]
     # numbers come from the stage outputs
     ort1 = _load(paths.bench("alexnet_cifar"))["results"]["ort_cpu"]["fp32"]["1"]["p50_ms"]
-    assert report._ms(ort1) in md
+    assert report_md._ms(ort1) in md
     # the int8 file's accuracy and its drop from the fp32 file's, from the export record, marked when over the limit
     for v in TINY_VARIANTS:
         i8 = _load(paths.export_report(v))["int8"]
         line = next(x for x in md.splitlines() if x.startswith(f"- `{v}`: max |logit difference|"))
-        assert f"int8 file ({report._bytes(i8['bytes'])}, calibrated on {i8['calibration']['images']:,} train images" in line
-        assert f"{report._pct(i8['accuracy']['top1'])} / {report._pct(i8['accuracy']['top1_10crop'])} multi-crop" in line
+        assert f"int8 file ({report_md._bytes(i8['bytes'])}, calibrated on {i8['calibration']['images']:,} train images" in line
+        assert f"{report_md._pct(i8['accuracy']['top1'])} / {report_md._pct(i8['accuracy']['top1_10crop'])} multi-crop" in line
         assert ("**MARKED" in line) == (not i8["within_max_drop"])
     # every backend against PyTorch eager and the floor, a row per variant and backend, from the bench JSON
     limits = md.split("### Latency against PyTorch eager and the machine's limit", 1)[1].split("\n\n")[1].splitlines()
@@ -252,11 +252,11 @@ def test_report_markdown(reported):
         res = _load(paths.bench(v))["results"]
         for backend, per_prec in res.items():
             for prec, per_batch in per_prec.items():
-                key = report.backend_key(backend, prec)
+                key = report_view.backend_key(backend, prec)
                 row = next(line for line in limits if line.startswith(f"| {v} | {key} |"))
                 r1 = per_batch["1"]
                 assert f"| {r1['speedup_vs_torch_eager']:.2f}x |" in row
-                assert f"| {report._pct(r1['fraction_of_peak'], 1)} |" in row
+                assert f"| {report_md._pct(r1['fraction_of_peak'], 1)} |" in row
         eager = next(line for line in limits if line.startswith(f"| {v} | torch_eager |"))
         assert eager.count("| 1.00x |") == 2  # eager against itself, at batch 1 and the largest batch
 
@@ -314,7 +314,7 @@ def test_summary_json_schema(reported):
         for key, per_batch in v["latency_vs_limits"].items():
             assert set(per_batch) == set(v["latency"][key])
             for r in per_batch.values():
-                assert set(r) == set(report.LIMIT_FIELDS) and r["floor_ms"] > 0 and 0 < r["fraction_of_peak"]
+                assert set(r) == set(report_view.LIMIT_FIELDS) and r["floor_ms"] > 0 and 0 < r["fraction_of_peak"]
         if "ort_cpu" in _load(paths.bench(name))["results"] and "fp16" in _load(paths.bench(name))["results"]["ort_cpu"]:
             assert "ort_cpu_fp16" in v["latency"]
         assert v["fastest_batch1"]["p50_ms"] == min(r["1"]["p50_ms"] for r in v["latency"].values() if "1" in r)
@@ -382,7 +382,7 @@ def test_report_cells_follow_the_stage_outputs(pipeline_project, tmp_path, monke
     summary = report.run(params.load("params.yaml"))
     after = row()
     assert after != before
-    for cell in (report._pct(0.123456), report._pct(0.987654), report._ms(4321.0)):
+    for cell in (report_md._pct(0.123456), report_md._pct(0.987654), report_md._ms(4321.0)):
         assert cell in after and cell not in before, (cell, after)
     got = summary["variants"][v]
     assert (got["top1"], got["top1_10crop"]) == (0.123456, 0.987654)
@@ -414,7 +414,7 @@ def test_accuracy_vs_latency_names_never_overlap(where):
     ax.set_ylim(-0.2, 10) if where == "bottom" else ax.set_ylim(70, 82)
     ax.legend(loc="upper left" if where == "right edge" else "upper right")
     fig.canvas.draw()
-    boxes = report._place_labels(ax, pts)
+    boxes = plots._place_labels(ax, pts)
     marks = [ax.transData.transform((x, y)) for _, x, y in pts]
     legend, inside = ax.get_legend().get_window_extent(), ax.get_window_extent()
     plt.close(fig)
@@ -429,11 +429,11 @@ def test_accuracy_vs_latency_names_never_overlap(where):
 @pytest.mark.parametrize(("lo", "hi", "expected"), [(12, 70, (10, 100)), (3.3, 12, (2, 20)), (0.04, 0.9, (0.02, 1)),
                                                    (20, 20, (10, 50)), (150, 151, (100, 200))])
 def test_latency_axis_ends_on_labelled_ticks(lo, hi, expected):
-    assert report._nice_log_range(lo, hi) == pytest.approx(expected)
+    assert plots._nice_log_range(lo, hi) == pytest.approx(expected)
 
 
 def test_pareto_front():
     pts = [("a", 1.0, 0.80), ("b", 2.0, 0.90), ("c", 3.0, 0.85), ("d", 0.5, 0.70), ("e", 2.0, 0.90)]
-    assert report.pareto(pts) == ["d", "a", "b", "e"]
-    assert report.pareto([("x", 1.0, 0.5), ("y", 1.0, 0.6)]) == ["y"]
-    assert report.pareto([]) == []
+    assert report_view.pareto(pts) == ["d", "a", "b", "e"]
+    assert report_view.pareto([("x", 1.0, 0.5), ("y", 1.0, 0.6)]) == ["y"]
+    assert report_view.pareto([]) == []

@@ -225,7 +225,7 @@ def test_the_old_top_level_train_key_is_named_in_one_line(tmp_path):
 def test_a_plan_holds_the_quick_checks_overlay_in_one_place():
     """Params.plan applies the quick check once (recipe, evaluation images, bench matrix), and `netpipe variants`
     prints the plan: what the stages will use."""
-    from pipeline.train import plan_cells
+    from pipeline.variants import plan_cells
 
     raw = yaml.safe_load((Path(__file__).resolve().parent.parent / "params.yaml").read_text())
     full = params.parse(copy.deepcopy(raw)).plan("googlenet_cifar")

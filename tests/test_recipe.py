@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from pipeline import train, transforms
+from pipeline import recipe, transforms
 from pipeline.params import AugmentParams, ScheduleParams
 
 
@@ -28,7 +28,7 @@ from pipeline.params import AugmentParams, ScheduleParams
      (0.1 + 0.9 * 0.5) * 0.5 * (1 + math.cos(math.pi * 0.01))),
 ])
 def test_lr_factor_at_known_epochs(sched, epoch, total, want):
-    assert train.lr_factor(ScheduleParams(**sched), epoch, total, 0.1) == pytest.approx(want, rel=1e-12)
+    assert recipe.lr_factor(ScheduleParams(**sched), epoch, total, 0.1) == pytest.approx(want, rel=1e-12)
 
 
 def test_exponential_staircase_counts_optimizer_steps():
@@ -37,18 +37,18 @@ def test_exponential_staircase_counts_optimizer_steps():
     steps_per_epoch = 703
     for step in (0, 9, 10, 19, 703, 7030, 56239):
         epoch = step / steps_per_epoch
-        assert train.lr_factor(s, epoch, 80, 0.01, steps_per_epoch) == pytest.approx(0.9995 ** (step // 10), rel=1e-12)
+        assert recipe.lr_factor(s, epoch, 80, 0.01, steps_per_epoch) == pytest.approx(0.9995 ** (step // 10), rel=1e-12)
 
 
 @pytest.mark.parametrize(("decay_on", "kind"), [("conv", nn.Conv2d), ("linear", nn.Linear)])
 def test_weight_decay_on_kernels_of_one_layer_type(decay_on, kind):
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.Linear(4, 2))
-    groups = train.param_groups(model, 0.004, decay_on)
+    groups = recipe.param_groups(model, 0.004, decay_on)
     decayed = {id(q) for g in groups if g["weight_decay"] == 0.004 for q in g["params"]}
     want = {id(m.weight) for m in model.modules() if isinstance(m, kind)}
     assert decayed == want  # biases, BatchNorm and the other layer type never decay
     assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
-    everything = train.param_groups(model, 0.004, "all")
+    everything = recipe.param_groups(model, 0.004, "all")
     assert len(everything) == 1 and len(everything[0]["params"]) == len(list(model.parameters()))
 
 
@@ -59,7 +59,7 @@ def test_weight_decay_on_conv_is_the_keras_l2_gradient():
     a = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(2, 2))
     b = copy.deepcopy(a)
     x = torch.randn(4, 1, 3, 3)
-    opt_a = torch.optim.SGD(train.param_groups(a, 2e-4, "conv"), lr=0.1)
+    opt_a = torch.optim.SGD(recipe.param_groups(a, 2e-4, "conv"), lr=0.1)
     loss = a(x).square().mean()
     opt_a.zero_grad()
     loss.backward()

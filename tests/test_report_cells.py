@@ -22,7 +22,7 @@ from typing import Any, Callable, Optional
 import pytest
 import yaml
 
-from pipeline import fileio, params, paths, report
+from pipeline import fileio, params, paths, report, report_view
 from pipeline.records import (Accuracy, BenchReport, CheckpointRef, Confusion, DevicePeak, ExportReport, Fp16Check,
                               Int8Calibration, Int8Check, Latency, Machine, MatmulPeak, Metrics, ModelStats, OnnxAccuracy, Parity, Peak, Skipped,
                               SpeedChoice, SubsetAccuracy, TrainSummary)
@@ -431,7 +431,7 @@ def _lat(be: BenchReport, key: str, batch: int) -> Optional[Latency]:
 
 
 def _all_keys(src: dict) -> list[str]:
-    keys = {report.backend_key(b, prec) for s in src.values() if s["bench"]
+    keys = {report_view.backend_key(b, prec) for s in src.values() if s["bench"]
             for b, per in s["bench"].results.items() for prec in per}
     assert keys <= set(KEY_ORDER), keys
     return [k for k in KEY_ORDER if k in keys]
@@ -540,7 +540,7 @@ def test_latency_against_eager_and_the_limit_table(reported):
     header = ["variant", "backend", "machine", "batch", "p50", "x eager", "floor", "% of floor", "largest batch",
               "x eager", "% of floor", "first inference (batch 1)"]
     rows = [(f"{name}/{key}", (name, key)) for name, s in src.items() if s["bench"]
-            for key in KEY_ORDER if key in {report.backend_key(b, prec) for b, per in s["bench"].results.items()
+            for key in KEY_ORDER if key in {report_view.backend_key(b, prec) for b, per in s["bench"].results.items()
                                             for prec in per}]
 
     def cell(h: str, row: tuple[str, str], state: dict) -> str:
@@ -636,7 +636,7 @@ def test_best_variant_per_dataset_and_pareto_lines(reported):
         pts = []
         for n, s in src.items():
             if VARIANTS[n] == ds and s["metrics"] and s["bench"]:
-                p50, key = min((r["1"].p50_ms, report.backend_key(b, prec)) for b, per in s["bench"].results.items()
+                p50, key = min((r["1"].p50_ms, report_view.backend_key(b, prec)) for b, per in s["bench"].results.items()
                                for prec, r in per.items())
                 pts.append((p50, s["metrics"].top1_10crop, n, key, s["metrics"].crops))
         front = sorted(p for p in pts if not any(q[0] <= p[0] and q[1] >= p[1] and q != p for q in pts))

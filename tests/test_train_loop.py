@@ -129,7 +129,7 @@ def test_weight_decay_reaches_exactly_the_recipes_kernels(variant):
     """The optimizer `train` builds for the variant's recipe, stepped on zero gradients: a parameter moves only by
     weight decay, so the ones that move are the ones that carry it (the decay_on layer type's kernels, or every
     parameter for "all"; nothing without weight decay), by exactly what the optimizer's update rule gives."""
-    from pipeline import params, train
+    from pipeline import params, recipe
     from pipeline.model import build_model
 
     p = params.load(_REPO / "params.yaml")
@@ -141,7 +141,7 @@ def test_weight_decay_reaches_exactly_the_recipes_kernels(variant):
         for q in model.parameters():
             q.fill_(1.0)
             q.grad = torch.zeros_like(q)
-    opt = train.make_optimizer(model, p.variant(variant))
+    opt = recipe.make_optimizer(model, p.variant(variant))
     named = dict(model.named_parameters())
     if not o.weight_decay:
         want = set()
@@ -218,17 +218,17 @@ def test_validation_in_eval_mode_chooses_and_saves_the_best_epoch(tmp_path):
 # deterministic: true
 # ---------------------------------------------------------------------------------------------------------
 def test_deterministic_on_cuda_sets_cublas_workspace_unless_the_user_did(monkeypatch):
-    from pipeline import train
+    from pipeline import recipe
 
     monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
     before = torch.are_deterministic_algorithms_enabled()
     try:
-        train.use_deterministic(torch.device("cpu"))
+        recipe.use_deterministic(torch.device("cpu"))
         assert "CUBLAS_WORKSPACE_CONFIG" not in os.environ and torch.are_deterministic_algorithms_enabled()
-        train.use_deterministic(torch.device("cuda"))  # nothing of CUDA runs: the setting is made before its use
+        recipe.use_deterministic(torch.device("cuda"))  # nothing of CUDA runs: the setting is made before its use
         assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
         monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", ":16:8")
-        train.use_deterministic(torch.device("cuda"))
+        recipe.use_deterministic(torch.device("cuda"))
         assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":16:8"
     finally:
         torch.use_deterministic_algorithms(before)

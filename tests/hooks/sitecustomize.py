@@ -19,7 +19,7 @@ NETPIPE_TEST_SIGNAL="STEP SIGNAL TARGET"  (e.g. "11 SIGTERM self", "8 SIGTERM pa
     throw-away optimizer (pipeline/speed.py).
 
 NETPIPE_TEST_WARM_SERVER=matmul|cuda
-    Make the warm-start server (pipeline/warm.py) unsafe to fork from, for its refusal tests: as it binds its socket
+    Make the warm-start server (pipeline/warm_server.py) unsafe to fork from, for its refusal tests: as it binds its socket
     (its imports done, before any command), run a torch matmul in it (the OpenMP thread pool starts), or have
     torch.cuda.is_initialized() answer True (on a CPU machine nothing else can make CUDA initialised).
 """
@@ -96,7 +96,7 @@ if _gradient:
 
 _warm = os.environ.get("NETPIPE_TEST_WARM_SERVER")
 _argv = getattr(sys, "orig_argv", [])
-if _warm and any("from pipeline.warm import serve" in a for a in _argv):
+if _warm and any("from pipeline.warm_server import serve" in a for a in _argv):
     import socket as _socket
 
     assert _warm in ("matmul", "cuda"), _warm

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from pipeline import nets, params, transforms
-from pipeline.train import make_optimizer
+from pipeline.recipe import make_optimizer
 
 torch.set_num_threads(1)
 variant, steps, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
