@@ -23,9 +23,10 @@ random uint8 images normalised with the variant's mean/std. On the CPU one measu
 `bench.cpu_max_seconds` (at least machine.CPU_MIN_ITERATIONS runs) so a CPU machine finishes in minutes; `iterations` says how
 many runs each figure rests on.
 
-The floor: the model's FLOPs per image (torch.utils.flop_counter on one input) and its bytes (weights, read
-once per batch, plus each image's input and logits) over the machine's peaks measured at the start of the
-run on each device used (a large matmul's FLOP/s in each precision, a large copy's bytes/s):
+The floor: the model's FLOPs per image (its convolutions and matmuls on one input, counted by forward hooks: the
+count torch.utils.flop_counter gives, which tests/test_bench_report.py checks on every registered network) and its
+bytes (weights, read once per batch, plus each image's input and logits) over the machine's peaks, measured once
+per machine and cached (machine.machine_peak), on each device used (a large matmul's FLOP/s in each precision, a large copy's bytes/s):
 floor_ms = max(FLOPs / peak FLOP/s, bytes / peak bytes/s); fraction_of_peak = floor_ms / p50_ms.
 The machine's description and peaks, the model's FLOPs and bytes, the floor and the timing loop are in machine.py.
 
@@ -48,7 +49,7 @@ from torch import nn
 from . import paths, runtime, speed, transforms
 from .model import device as torch_device, load_model, norm_tensors
 from .errors import NetpipeError, first_line
-from .machine import TORCH_DTYPE, Timer, floor_ms, machine_info, measure, measure_peak, model_stats
+from .machine import TORCH_DTYPE, Timer, floor_ms, machine_info, machine_peak, measure, model_stats
 from .params import BENCH_ALSO_WRITES, Params, Plan
 from .records import BenchReport
 
@@ -337,9 +338,9 @@ def run(p: Params, variant: str) -> dict:
     # bf16 whenever the CPU does it natively: training may have run in it (the report's training-speed table)
     cpu_precisions = ["fp32"] + (["bf16"] if speed.bf16_native() else [])
     peak: dict[str, Any] = {"method": FLOOR_METHOD,
-                            "cpu": measure_peak(torch.device("cpu"), cpu_precisions, pl.quick)}
+                            "cpu": machine_peak(torch.device("cpu"), cpu_precisions, pl.quick)}
     if cuda_torch:
-        peak["cuda"] = measure_peak(dev, R.precisions, pl.quick)
+        peak["cuda"] = machine_peak(dev, [x for x in R.precisions if x in TORCH_DTYPE], pl.quick)
     inputs = {bs: make_input(pl, shape, bs, pl.seed) for bs in R.batch_sizes}
 
     _measure_all(R, base, inputs, dev, num_classes, cuda_ort)

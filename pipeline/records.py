@@ -302,6 +302,8 @@ class DevicePeak(_Model):
     fp32: Optional[MatmulPeak] = None
     fp16: Optional[MatmulPeak] = None
     bf16: Optional[MatmulPeak] = None
+    measured: Optional[str] = None  # when (UTC); peaks are measured once per machine (machine.machine_peak)
+    cached: Optional[bool] = None  # read from the machine's cache, not measured by this bench process
 
 
 class Peak(_Model):

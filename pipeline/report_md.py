@@ -203,7 +203,8 @@ def _md_results(variants: dict, s: dict) -> list[str]:
     header += [f"{k}: p50 @1 / img/s @{big}" for k in keys]
     rows = [_results_row(name, v, keys, big) for name, v in variants.items()]
     out = ["## Results", "", _table(header, rows), ""]
-    out += ["FLOPs count multiply and add separately (2 per MAC), per image, from torch.utils.flop_counter. "
+    out += ["FLOPs count multiply and add separately (2 per MAC), per image: the convolutions' and matmuls' FLOPs, counted "
+            "by forward hooks (equal to torch.utils.flop_counter's count on every registered network, a test checks). "
             "Latency: p50 of one synchronised call at batch 1; throughput: images/s at the largest batch "
             "(mean over the timed calls). Backend keys without a suffix are fp32.", ""]
     return (out + _md_vs_seed(variants) + _md_deviations(variants) + _md_export(variants) + _limits_section(variants)

@@ -69,9 +69,10 @@ def cpu_model() -> str:
     return f"{name}, {'/'.join(ext)}" if ext else name
 
 
-def cache_path() -> Path:
+def cache_path(name: str = "cpu-speed") -> Path:
+    """A per-machine cache file of netpipe's measurements: ~/.cache/netpipe/NAME.json ($NETPIPE_CACHE_DIR)."""
     root = os.environ.get("NETPIPE_CACHE_DIR") or Path.home() / ".cache" / "netpipe"
-    return Path(root) / "cpu-speed.json"
+    return Path(root) / f"{name}.json"
 
 
 def _combo_name(amp: bool, cl: bool) -> str:
@@ -118,19 +119,20 @@ def _cache_key(arch: str, options: dict, input_shape, batch: int, allow: tuple[b
                        "batch": min(batch, MEASURE_BATCH), "allow": list(allow)}, sort_keys=True)
 
 
-def _read_cache() -> dict:
+def read_cache(name: str = "cpu-speed") -> dict:
     try:
-        data = json.loads(cache_path().read_text())
+        data = json.loads(cache_path(name).read_text())
         return data if isinstance(data, dict) else {}
     except (OSError, ValueError):
         return {}
 
 
-def _write_cache(key: str, speed: Speed) -> None:
-    path = cache_path()
+def write_cache(key: str, value: dict, name: str = "cpu-speed") -> None:
+    """Add one entry to a cache file (written atomically; a read-only home leaves it unwritten)."""
+    path = cache_path(name)
     try:
-        data = _read_cache()
-        data[key] = speed.to_dict()
+        data = read_cache(name)
+        data[key] = value
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".tmp{os.getpid()}")
         tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
@@ -173,7 +175,7 @@ def choose(model: nn.Module, dev: torch.device, *, amp: bool, channels_last: boo
         return Speed(amp=False, channels_last=False, compile=False,
                      reason="; ".join(notes + ["fp32 (nothing else allowed)"]), bf16_native=native)
     key = _cache_key(arch, options, input_shape, batch, (amp, channels_last))
-    cached = _read_cache().get(key)
+    cached = read_cache().get(key)
     if cached:
         try:
             speed = Speed.from_dict(cached)
@@ -196,7 +198,7 @@ def choose(model: nn.Module, dev: torch.device, *, amp: bool, channels_last: boo
         best = (False, False)
     speed = Speed(amp=best[0], channels_last=best[1], compile=False, reason="; ".join(notes + [why]), measured=measured,
                   bf16_native=native)
-    _write_cache(key, speed)
+    write_cache(key, speed.to_dict())
     return speed
 
 

@@ -153,6 +153,20 @@ def test_bench_torch_compile_time_boxed(pipeline_project, tmp_path, monkeypatch)
     assert _load(paths.bench("alexnet_cifar")) == out
 
 
+def test_machine_peaks_are_measured_once_per_machine(tmp_path, monkeypatch):
+    """The first bench process on a machine measures its peaks and caches them; the next ones read them."""
+    from pipeline import machine, speed
+
+    monkeypatch.setenv("NETPIPE_CACHE_DIR", str(tmp_path))
+    first = machine.machine_peak(torch.device("cpu"), ["fp32"], quick=True)
+    assert first["cached"] is False and first["fp32"]["matmul_flops_per_s"] > 1e8 and first["measured"]
+    again = machine.machine_peak(torch.device("cpu"), ["fp32"], quick=True)
+    assert again == {**first, "cached": True}
+    assert len(speed.read_cache("peaks")) == 1
+    other = machine.machine_peak(torch.device("cpu"), ["fp32"], quick=False)  # another key: measured
+    assert other["cached"] is False and len(speed.read_cache("peaks")) == 2
+
+
 def test_backend_table_gives_the_skip_reasons():
     """bench.BACKENDS has a row per params.BENCH_BACKENDS entry, and every "cannot run" reason comes from it."""
     assert tuple(bench.BACKENDS) == params.BENCH_BACKENDS
