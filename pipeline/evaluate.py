@@ -30,7 +30,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from . import fileio, paths, transforms
+from . import fileio, paths, seed_protocol, transforms
 from .data import Prepared, load_prepared, spread
 from .params import NetParams, Params, Plan
 from .records import CheckpointRef, Confusion, Metrics
@@ -112,6 +112,7 @@ def run(p: Params, variant: str) -> dict:
                          net.eval.batch_size, mean, std, dev, desc=f"[{variant}] validation")
     val_top1 = topk(val, torch.from_numpy(y_val), 1) if len(y_val) else None
 
+    seed_view = seed_protocol.measure(pl, model, data, dev)
     classes = list(data.classes)
     matrix = confusion(logits[:, CENTRE].argmax(1).numpy(), y_test, len(classes))
     support = matrix.sum(1)
@@ -129,7 +130,7 @@ def run(p: Params, variant: str) -> dict:
         device=device_name(dev), precision="fp32",
         checkpoint=CheckpointRef(epoch=ck.get("epoch"), config_hash=ck.get("config_hash")),
         quick=pl.quick, command=f"netpipe evaluate {variant}",
-        git_commit=fileio.git_commit(),
+        git_commit=fileio.git_commit(), seed_protocol=seed_view,
     )
     out = metrics.write(paths.metrics(variant), paths.headline(variant, "evaluate"))
     print(f"[{variant}] test top-1 {acc['top1']:.4f} (single crop), {acc['top1_10crop']:.4f} ({k} crops); "

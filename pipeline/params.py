@@ -174,6 +174,16 @@ class Deviation(Strict):
     cite: Optional[str] = None  # "doc NNN line L", or a file (and commit) of the seed's code
 
 
+class SeedProtocol(Strict):
+    """How the seed's code scored its test images, where netpipe's protocol differs (pipeline/seed_protocol.py)."""
+
+    test_images: Optional[int] = Field(None, gt=0)  # the first N in the official order; null: all
+    mode: Literal["eval", "train"] = "eval"  # train: dropout on, BatchNorm with batch statistics
+    view: Literal["single", "random_crop"] = "single"
+    mean: Literal["params", "test_set"] = "params"
+    batch: Optional[int] = Field(None, gt=0)  # images per forward pass (null: eval.batch_size)
+
+
 class NetParams(Strict):
     arch: str  # a name in the network registry (pipeline/nets)
     options: dict[str, Any] = Field(default_factory=dict)  # keyword arguments of the registered builder
@@ -188,6 +198,14 @@ class NetParams(Strict):
     @field_validator("seed_reference")
     @classmethod
     def _deviations(cls, v: Optional[dict[str, Any]]) -> Optional[dict[str, Any]]:
+        proto = (v or {}).get("protocol")
+        if proto is not None:
+            try:
+                SeedProtocol.model_validate(proto)
+            except ValidationError as exc:
+                err = exc.errors(include_url=False)[0]
+                where = ".".join(str(x) for x in err.get("loc", ()))
+                raise ValueError(f"protocol{'.' + where if where else ''}: {err['msg']}") from None
         devs = (v or {}).get("deviations")
         if devs is None:
             return v

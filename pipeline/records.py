@@ -153,6 +153,15 @@ class CheckpointRef(_Model):
     config_hash: Optional[str]
 
 
+class SeedProtocolResult(_Model):
+    """Our top-1 under the seed's own scoring protocol (pipeline/seed_protocol.py), or why it is not measured."""
+    protocol: str
+    measured: bool
+    reason: Optional[str]
+    top1: Optional[float]
+    n_test: Optional[int]
+
+
 class Metrics(Accuracy, Record):
     variant: str
     arch: str
@@ -172,6 +181,7 @@ class Metrics(Accuracy, Record):
     quick: bool
     command: str
     git_commit: Optional[str]
+    seed_protocol: Optional[SeedProtocolResult] = None  # None: the seed scored as netpipe does (or no seed)
 
     def headline(self) -> dict[str, float | None]:
         return {"top1": self.top1, "top1_10crop": self.top1_10crop, "val_top1": self.val_top1}

@@ -220,7 +220,8 @@ def _interval(p: float, n: Optional[int]) -> str:
 
 def _md_vs_seed(variants: dict) -> list[str]:
     """Each measured variant against its seed document's figure: both with 95% Wilson intervals on their test-image
-    counts, and their difference with Newcombe's interval, which decides 'within noise'."""
+    counts, and their difference with Newcombe's interval, which decides 'within noise'; under netpipe's protocol,
+    then scored the seed's way (pipeline/seed_protocol.py) where that differs."""
     rows = []
     for name, v in variants.items():
         ref, ours, n = v["seed_reference"], v["top1"], v["n_test"]
@@ -230,16 +231,32 @@ def _md_vs_seed(variants: dict) -> list[str]:
         interval = _seed_interval(ours, n, seed, n_seed)
         diff = _signed_pp(ours - seed) + ("" if interval is None else " [{}, {}]".format(*map(_signed_pp, interval)))
         rows.append([name, _interval(ours, n), f"{n:,}", _interval(seed, n_seed) + f" ({ref.get('doc')})",
-                     f"{n_seed:,}" if n_seed else NA, diff, verdict(interval)])
+                     f"{n_seed:,}" if n_seed else NA, diff, verdict(interval), *_seed_way(v, seed, n_seed)])
     if not rows:
         return []
     header = ["variant", "ours: test top-1, 1 crop [95%]", "our test images", "seed doc top-1 [95%]",
-              "seed's test images", "ours - seed [95%]", "verdict"]
+              "seed's test images", "ours - seed [95%]", "verdict", "ours scored the seed's way [95%]",
+              "verdict, scored the seed's way"]
     return ["### Against the seed documents (95% intervals)", "", _table(header, rows), "",
             "Intervals: Wilson's score interval for each accuracy; Newcombe's hybrid score interval for the difference, "
             "which decides the verdict (within noise when it holds 0). Ours is measured under netpipe's protocol "
-            "(its training split, the whole test set, eval mode); under each seed's own protocol: not yet measured.",
-            ""]
+            "(its training split, the whole test set, eval mode), then scored the seed's way where its code scored "
+            "differently (params `nets.VARIANT.seed_reference.protocol`: its test subset, dropout on, its crop and "
+            "mean). What the seed's training did differently (its split, its kept epoch) stays in the deviations "
+            "below.", ""]
+
+
+def _seed_way(v: dict, seed: float, n_seed: Optional[int]) -> list[str]:
+    """The two cells of our figure scored under the seed's own protocol."""
+    sp = v.get("seed_protocol")
+    if not v["seed_reference"].get("protocol"):
+        return ["scored as netpipe scores", "-"]
+    if sp is None:
+        return ["not yet measured (evaluated before netpipe scored the seed's way)", "-"]
+    if not sp["measured"]:
+        return [sp["reason"], "-"]
+    interval = _seed_interval(sp["top1"], sp["n_test"], seed, n_seed)
+    return [f"{_interval(sp['top1'], sp['n_test'])} on {sp['n_test']:,} ({sp['protocol']})", verdict(interval)]
 
 
 DEVIATION_FIELDS = ("what", "seed", "ours", "why", "cite")
