@@ -160,53 +160,52 @@ def _params_cell(ours: Optional[int], doc: Optional[int]) -> str:
     return f"{_count(ours)} (doc {doc:,}" + (": same)" if ours == doc else ")")
 
 
-def _results_row(name: str, v: dict, keys: list[str], big: Optional[int]) -> list[str]:
+def _results_row(name: str, v: dict) -> list[str]:
     ref = v["seed_reference"]
     seed = ref.get("top1")
     seed_txt = NA if seed is None else f"{100 * seed:.2f}% ({ref.get('doc')})"
     if seed is not None and not ref.get("comparable", True):
         seed_txt, seed = f"{seed_txt}, another setup: not compared", None
     multi = _pct(v["top1_10crop"]) + (f" ({v['crops']}-crop)" if v["top1_10crop"] is not None else "")
-    row = [name + ("" if v["have"]["metrics"] else " (not trained here (GPU recipe))" if not v["have"]["train"]
-                   else " (missing: no metrics)"), v["dataset"], _params_cell(v["params"], ref.get("params")),
-           _count(v["flops_per_image"]),
-           _bytes(v["onnx_bytes"]) + (f" (fp16 {_bytes(v['onnx_fp16_bytes'])})" if v["onnx_fp16_bytes"] else ""),
-           _pct(v["top1"]), multi, seed_txt,
-           f"{_vs_seed(v['top1'], v['n_test'], seed, ref.get('n_test'))} / "
-           f"{_vs_seed(v['top1_10crop'], v['n_test'], seed, ref.get('n_test'))}", _pct(v["val_top1"]),
-           _seconds(v["train_seconds"]), v["train_device"] or NA]
-    for k in keys:
-        per = v["latency"].get(k)
-        if not per:
-            row.append(NA)
-            continue
-        r1 = per.get("1")
-        bmax = max(per, key=int)
-        thr = per[bmax]["images_per_s"]
-        row.append(f"{_ms(r1['p50_ms']) if r1 else NA} / "
-                   + (NA if thr is None else f"{thr:,.0f}" + ("" if int(bmax) == big else f" (@{bmax})")))
-    return row
+    return [name + ("" if v["have"]["metrics"] else " (not trained here (GPU recipe))" if not v["have"]["train"]
+                    else " (missing: no metrics)"), v["dataset"], _params_cell(v["params"], ref.get("params")),
+            _pct(v["top1"]), multi, seed_txt,
+            f"{_vs_seed(v['top1'], v['n_test'], seed, ref.get('n_test'))} / "
+            f"{_vs_seed(v['top1_10crop'], v['n_test'], seed, ref.get('n_test'))}", _pct(v["val_top1"]),
+            _seconds(v["train_seconds"]), v["train_device"] or NA]
+
+
+def _speed_row(name: str, v: dict, big: Optional[int]) -> list[str]:
+    """Size and the fastest backend: the lowest p50 at batch 1 and the most images/s at the largest batch, over
+    every backend and precision the bench measured (each one's figures: the latency table below)."""
+    lat = {k: per for k, per in v["latency"].items() if per}
+    at1 = [(per["1"]["p50_ms"], k) for k, per in lat.items() if per.get("1") and per["1"]["p50_ms"] is not None]
+    thr = [(per[max(per, key=int)]["images_per_s"], k, max(per, key=int)) for k, per in lat.items()
+           if per[max(per, key=int)]["images_per_s"] is not None]
+    sizes = ", ".join(f"{p} {_bytes(v[key])}" for p, key in (("fp16", "onnx_fp16_bytes"),) if v.get(key))
+    if v.get("int8"):
+        sizes = ", ".join(x for x in (sizes, f"int8 {_bytes(v['int8']['bytes'])}") if x)
+    fast = min(at1) if at1 else None
+    most = max(thr) if thr else None
+    return [name, _count(v["flops_per_image"]), _bytes(v["onnx_bytes"]) + (f" ({sizes})" if sizes else ""),
+            NA if fast is None else f"{_ms(fast[0])} ({fast[1]})",
+            NA if most is None else f"{most[0]:,.0f} ({most[1]}" + ("" if int(most[2]) == big else f", @{most[2]}") + ")"]
 
 
 def _md_results(variants: dict, s: dict) -> list[str]:
-    keys: list[str] = []
-    batches: set[int] = set()
-    for v in variants.values():
-        for k, rows in v["latency"].items():
-            if k not in keys:
-                keys.append(k)
-            batches.update(int(b) for b in rows)
-    keys.sort(key=key_order)
+    batches = {int(b) for v in variants.values() for rows in v["latency"].values() for b in rows}
     big = max(batches) if batches else None
-    header = ["variant", "dataset", "params", "FLOPs/img", "ONNX", "test top-1 (1 crop)", "test top-1 (multi-crop)",
-              "seed doc top-1", "ours - seed (1 / multi)", "val top-1", "train time", "train device"]
-    header += [f"{k}: p50 @1 / img/s @{big}" for k in keys]
-    rows = [_results_row(name, v, keys, big) for name, v in variants.items()]
-    out = ["## Results", "", _table(header, rows), ""]
-    out += ["FLOPs count multiply and add separately (2 per MAC), per image: the convolutions' and matmuls' FLOPs, counted "
+    header = ["variant", "dataset", "params", "test top-1 (1 crop)", "test top-1 (multi-crop)", "seed doc top-1",
+              "ours - seed (1 / multi)", "val top-1", "train time", "train device"]
+    out = ["## Results", "", _table(header, [_results_row(name, v) for name, v in variants.items()]), ""]
+    speed = ["variant", "FLOPs/img", "ONNX (fp32, and the other files)", "fastest at batch 1: p50 (backend)",
+             f"most images/s at batch {big or NA} (backend)"]
+    out += ["### Size and speed", "", _table(speed, [_speed_row(n, v, big) for n, v in variants.items()]), "",
+            "FLOPs count multiply and add separately (2 per MAC), per image: the convolutions' and matmuls' FLOPs, counted "
             "by forward hooks (equal to torch.utils.flop_counter's count on every registered network, a test checks). "
             "Latency: p50 of one synchronised call at batch 1; throughput: images/s at the largest batch "
-            "(mean over the timed calls). Backend keys without a suffix are fp32.", ""]
+            "(mean over the timed calls); each over every backend and precision the bench measured (backend keys "
+            "without a suffix are fp32; every one's figures are in the latency table below).", ""]
     return (out + _md_vs_seed(variants) + _md_deviations(variants) + _md_export(variants) + _limits_section(variants)
             + _md_train_speed(variants) + _md_seed_notes(variants, s))
 

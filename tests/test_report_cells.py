@@ -117,7 +117,7 @@ BENCH = {
 # the report's column order of the backend keys (params BENCH_RESULT_ORDER, then fp32, fp16, bf16)
 KEY_ORDER = ["ort_cuda", "ort_cuda_fp16", "ort_cuda_graph", "ort_cpu", "ort_cpu_fp16", "torch_eager",
              "torch_eager_bf16", "torch_compile", "torch_cuda_graph_fp16"]
-TABLES = ("## Results", "### Against the seed documents (95% intervals)",
+TABLES = ("## Results", "### Size and speed", "### Against the seed documents (95% intervals)",
           "### Latency against PyTorch eager and the machine's limit", "### Training speed")
 
 
@@ -444,26 +444,14 @@ def _all_keys(src: dict) -> list[str]:
 
 def test_results_table(reported):
     src = reported["src"]
-    keys = _all_keys(src)
-    big = max(int(b) for s in src.values() if s["bench"] for per in s["bench"].results.values()
-              for rows in per.values() for b in rows)
-    header = ["variant", "dataset", "params", "FLOPs/img", "ONNX", "test top-1 (1 crop)", "test top-1 (multi-crop)",
-              "seed doc top-1", "ours - seed (1 / multi)", "val top-1", "train time", "train device"]
-    header += [f"{k}: p50 @1 / img/s @{big}" for k in keys]
+    header = ["variant", "dataset", "params", "test top-1 (1 crop)", "test top-1 (multi-crop)", "seed doc top-1",
+              "ours - seed (1 / multi)", "val top-1", "train time", "train device"]
 
     def cell(h: str, name: str, _state: dict) -> str:
         s = src[name]
-        tr, me, ex, be, ref = s["train"], s["metrics"], s["export"], s["bench"], s["seed"]
+        tr, me, be, ref = s["train"], s["metrics"], s["bench"], s["seed"]
         comparable = ref.get("comparable", True) is not False
         seed = ref.get("top1") if comparable else None
-        lat = re.fullmatch(r"(\w+): p50 @1 / img/s @(\d+)", h)
-        if lat:
-            if be is None or _lat(be, lat[1], 1) is None:
-                return NA
-            per = be.results[_split_key(lat[1])[0]][_split_key(lat[1])[1]]
-            bmax = max(per, key=int)
-            return (f"{ms(per['1'].p50_ms)} / {whole(per[bmax].images_per_s)}"
-                    + ("" if bmax == lat[2] else f" (@{bmax})"))
         if h == "variant":
             return name + ("" if me else " (missing: no metrics)" if tr else " (not trained here (GPU recipe))")
         if h == "dataset":
@@ -472,10 +460,6 @@ def test_results_table(reported):
             ours = tr.params if tr else be.model.params if be else None
             doc = ref.get("params")
             return count(ours) if doc is None else f"{count(ours)} (doc {doc:,}" + (": same)" if ours == doc else ")")
-        if h == "FLOPs/img":
-            return count(be.model.flops_per_image) if be else NA
-        if h == "ONNX":
-            return f"{nbytes(ex.onnx_bytes)} (fp16 {nbytes(ex.fp16.bytes)})" if ex else NA
         if h == "test top-1 (1 crop)":
             return pct(me.top1) if me else NA
         if h == "test top-1 (multi-crop)":
@@ -498,6 +482,45 @@ def test_results_table(reported):
         raise AssertionError(f"Results: no rule for column {h!r}: add one to this test")
 
     _check_table(reported["tables"], "## Results", header, [(n, n) for n in VARIANTS], cell)
+    assert len(header) <= 10, "the Results table stays readable without scrolling sideways"
+
+
+def test_size_and_speed_table(reported):
+    """Per variant: FLOPs, the ONNX files' sizes, and over every measured backend and precision the lowest p50 at
+    batch 1 and the most images/s at the largest batch, each naming its backend key."""
+    src = reported["src"]
+    keys = _all_keys(src)
+    big = max(int(b) for s in src.values() if s["bench"] for per in s["bench"].results.values()
+              for rows in per.values() for b in rows)
+    header = ["variant", "FLOPs/img", "ONNX (fp32, and the other files)", "fastest at batch 1: p50 (backend)",
+              f"most images/s at batch {big} (backend)"]
+
+    def cell(h: str, name: str, _state: dict) -> str:
+        ex, be = src[name]["export"], src[name]["bench"]
+        if h == "variant":
+            return name
+        if h == "FLOPs/img":
+            return count(be.model.flops_per_image) if be else NA
+        if h == "ONNX (fp32, and the other files)":
+            if ex is None:
+                return NA
+            others = [f"fp16 {nbytes(ex.fp16.bytes)}"] + ([f"int8 {nbytes(ex.int8.bytes)}"] if ex.int8 else [])
+            return f"{nbytes(ex.onnx_bytes)} ({', '.join(others)})"
+        per_key = {k: be.results[_split_key(k)[0]][_split_key(k)[1]] for k in keys
+                   if be and _lat(be, k, 1) is not None} if be else {}
+        if h == "fastest at batch 1: p50 (backend)":
+            if not per_key:
+                return NA
+            p50, k = min((per["1"].p50_ms, k) for k, per in per_key.items())
+            return f"{ms(p50)} ({k})"
+        if h == f"most images/s at batch {big} (backend)":
+            if not per_key:
+                return NA
+            thr, k, b = max((per[max(per, key=int)].images_per_s, k, max(per, key=int)) for k, per in per_key.items())
+            return f"{whole(thr)} ({k}" + ("" if int(b) == big else f", @{b}") + ")"
+        raise AssertionError(f"Size and speed: no rule for column {h!r}: add one to this test")
+
+    _check_table(reported["tables"], "### Size and speed", header, [(n, n) for n in VARIANTS], cell)
 
 
 def test_against_the_seed_documents_table(reported):
