@@ -71,10 +71,13 @@ class Backend:
     runtime: str  # "onnxruntime" (runs the exported file of the precision) or "torch" (casts the model)
     device: str  # "cuda" (needs a GPU), "cpu", or "best" (CUDA where PyTorch has it, else the CPU)
     precisions: tuple[str, ...]
+    why_not: tuple[tuple[str, str], ...] = ()  # (precision, why this backend does not run it), where it needs saying
 
 
 BACKENDS: dict[str, Backend] = {  # keys: params.BENCH_BACKENDS, in its order
-    "ort_cuda": Backend("onnxruntime", "cuda", ("fp32", "fp16", "int8")),
+    "ort_cuda": Backend("onnxruntime", "cuda", ("fp32", "fp16"), (
+        ("int8", "onnxruntime's CUDA provider has no int8 kernels for QDQ graphs: it would run fp32 convolutions "
+                 "between QuantizeLinear/DequantizeLinear nodes, not int8 (ort_cpu runs the int8 file)"),)),
     "ort_cpu": Backend("onnxruntime", "cpu", ("fp32", "fp16", "int8")),
     "torch_eager": Backend("torch", "best", ("fp32", "fp16", "bf16")),
     "torch_compile": Backend("torch", "best", ("fp32", "fp16", "bf16")),
@@ -85,6 +88,8 @@ BACKENDS: dict[str, Backend] = {  # keys: params.BENCH_BACKENDS, in its order
 def cannot_run(backend: str, precision: str, cuda_torch: bool, cuda_ort: bool) -> str | None:
     """Why `backend` cannot run `precision` on this machine (from the table), or None when it may try."""
     row = BACKENDS[backend]
+    if precision in dict(row.why_not):
+        return dict(row.why_not)[precision]
     if precision not in row.precisions:
         what = "the exported files" if row.runtime == "onnxruntime" else "PyTorch's casts"
         return f"{backend} runs {'/'.join(row.precisions)} ({what}): no {precision} path"

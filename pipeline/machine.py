@@ -109,24 +109,50 @@ def measure_peak(dev: torch.device, precisions: list[str], quick: bool = False) 
     return out
 
 
+PEAK_CACHE_VERSION = 1
+
+
 def machine_peak(dev: torch.device, precisions: list[str], quick: bool = False) -> dict:
     """`measure_peak`, once per machine: cached in ~/.cache/netpipe/peaks.json ($NETPIPE_CACHE_DIR) under the device,
     its threads, torch's version, the precisions and the quick flag; `measured` says when, `cached` whether this
     bench process measured it or read it. A machine's peaks do not change between bench processes, and measuring
-    them costs each one 0.7-2 s on 2 cores."""
+    them costs each one 0.7-2 s on 2 cores. Bench processes running side by side (parallel DVC stages) take a lock,
+    so one measures and the others read; a measurement taken while the machine is busy (1-minute load above half
+    its cores, or $NETPIPE_PEAK_MAX_LOAD: the peaks would read low) is used but not cached."""
     import datetime
+    import fcntl
     import json
 
+    from .records import DevicePeak
+
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else cpu_model()
-    key = json.dumps({"device": name, "threads": torch.get_num_threads(), "torch": torch.__version__,
-                      "precisions": sorted(precisions), "quick": quick}, sort_keys=True)
-    hit = speed.read_cache("peaks").get(key)
-    if isinstance(hit, dict) and "copy_bytes_per_s" in hit:
-        return {**hit, "cached": True}
-    out = measure_peak(dev, precisions, quick)
-    out["measured"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-    speed.write_cache(key, out, "peaks")
-    return {**out, "cached": False}
+    key = json.dumps({"v": PEAK_CACHE_VERSION, "device": name, "threads": torch.get_num_threads(),
+                      "torch": torch.__version__, "precisions": sorted(precisions), "quick": quick}, sort_keys=True)
+    lock = speed.cache_path("peaks").with_suffix(".lock")
+    try:
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        fd = open(lock, "a")
+    except OSError:  # a read-only home: measure, cache nothing
+        fd = None
+    try:
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        hit = speed.read_cache("peaks").get(key)
+        try:
+            return {**DevicePeak.model_validate({**hit, "cached": True}).model_dump(exclude_none=True)}
+        except Exception:  # no entry, or one this version cannot read: measure again
+            pass
+        out = measure_peak(dev, precisions, quick)
+        out["measured"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+        limit = float(os.environ.get("NETPIPE_PEAK_MAX_LOAD") or 0.5 * (os.cpu_count() or 1))
+        out["load_avg_1min"] = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
+        busy = out["load_avg_1min"] is not None and out["load_avg_1min"] > limit
+        if fd is not None and not busy:
+            speed.write_cache(key, out, "peaks")
+        return {**out, "cached": False}
+    finally:
+        if fd is not None:
+            fd.close()
 
 
 def peak_for(peak: dict, device: str, precision: str) -> tuple[float, float] | None:

@@ -198,6 +198,9 @@ class NetParams(Strict):
     @field_validator("seed_reference")
     @classmethod
     def _deviations(cls, v: Optional[dict[str, Any]]) -> Optional[dict[str, Any]]:
+        if v is not None and "protocol" not in v:  # dvc.yaml's evaluate stage reads it for every variant
+            raise ValueError("protocol: Field required: how the seed's code scored its test images "
+                             "(null where it scored as netpipe does; pipeline/seed_protocol.py)")
         proto = (v or {}).get("protocol")
         if proto is not None:
             try:

@@ -122,6 +122,9 @@ def default_model(dataset: Optional[str], precision: str = "fp32") -> Path:
         if fallback is None:
             raise
         why = str(exc).split(": run `dvc repro`")[0]
+    if precision != "fp32":
+        raise UsageError(f"--precision {precision}: {why}, and the model shipped with netpipe ({fallback}) is one file: "
+                         "drop --precision to use it")
     print(f"netpipe: {why}; using {fallback}, the model shipped with netpipe ({_shipped_note(fallback)})",
           file=sys.stderr)
     return fallback

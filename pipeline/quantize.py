@@ -30,6 +30,7 @@ import torch
 
 from . import evaluate, transforms
 from .data import spread
+from .errors import NetpipeError
 from .params import ExportParams, Plan
 
 INT8_METHOD = ("onnxruntime static quantization of the fp32 file: quant_pre_process (shape inference, graph "
@@ -46,12 +47,13 @@ def calibration_images(pl: Plan, x_train: np.ndarray, n: int, mean: torch.Tensor
     return transforms.normalize(transforms.center_crop(x, pl.net.eval, pl.net.input_size), mean, std).numpy()
 
 
-def _reader(x: np.ndarray, input_name: str):
+def _reader(x: np.ndarray, input_name: str, batch: int, fixed: bool):
+    """Batches of `batch` images; with a fixed batch dimension (export.dynamic_batch: false) whole ones only."""
     from onnxruntime.quantization import CalibrationDataReader
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
-            self.batches = iter(np.array_split(x, max(1, -(-len(x) // CALIBRATION_BATCH))))
+            self.batches = (x[i:i + batch] for i in range(0, len(x) - batch + 1 if fixed else len(x), batch))
 
         def get_next(self):
             b = next(self.batches, None)
@@ -67,14 +69,25 @@ def quantize(src: Path, dst: Path, x_cal: np.ndarray, ex: ExportParams) -> None:
     method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
               "percentile": CalibrationMethod.Percentile}[ex.int8_calibration_method]
     act = {"qint8": QuantType.QInt8, "quint8": QuantType.QUInt8}[ex.int8_activations]
+    src_proto = onnx.load(str(src))
+    dim0 = src_proto.graph.input[0].type.tensor_type.shape.dim[0]
+    fixed = dim0.HasField("dim_value")  # export.dynamic_batch: false
+    batch = dim0.dim_value if fixed else CALIBRATION_BATCH
+    if fixed and batch > len(x_cal):
+        raise NetpipeError(f"{len(x_cal)} calibration images are fewer than the model's fixed batch of {batch}")
     with tempfile.TemporaryDirectory(prefix="netpipe-int8-") as tmp:
         pre = Path(tmp) / "pre.onnx"
-        quant_pre_process(str(src), str(pre), skip_symbolic_shape=False)
-        quantize_static(str(pre), str(dst), _reader(x_cal, "input"), quant_format=QuantFormat.QDQ,
-                        per_channel=ex.int8_per_channel, activation_type=act, weight_type=QuantType.QInt8,
-                        calibrate_method=method, calibration_providers=["CPUExecutionProvider"],
-                        extra_options={"CalibMaxIntermediateOutputs": 8})
-    proto, meta = onnx.load(str(dst)), {p.key: p.value for p in onnx.load(str(src), load_external_data=False).metadata_props}
+        # onnx's own shape inference reads the named batch dimension; onnxruntime's symbolic one is not needed
+        # (and can stop with "Incomplete symbolic shape inference" on graphs it does not know)
+        quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
+        # no CalibMaxIntermediateOutputs: onnxruntime's MinMax calibrator drops what it collected each time that
+        # many batches pile up (1.30/1.31: "No data is collected" at 8 batches or more); MinMax keeps one min and
+        # max per tensor and batch, so memory stays small without it
+        quantize_static(str(pre), str(dst), _reader(x_cal, src_proto.graph.input[0].name, batch, fixed),
+                        quant_format=QuantFormat.QDQ, per_channel=ex.int8_per_channel, activation_type=act,
+                        weight_type=QuantType.QInt8, calibrate_method=method,
+                        calibration_providers=["CPUExecutionProvider"])
+    proto, meta = onnx.load(str(dst)), {p.key: p.value for p in src_proto.metadata_props}
     del proto.metadata_props[:]
     for key, value in {**meta, "precision": "int8", "quantization": INT8_METHOD}.items():
         proto.metadata_props.add(key=key, value=value)

@@ -313,6 +313,7 @@ class DevicePeak(_Model):
     fp16: Optional[MatmulPeak] = None
     bf16: Optional[MatmulPeak] = None
     measured: Optional[str] = None  # when (UTC); peaks are measured once per machine (machine.machine_peak)
+    load_avg_1min: Optional[float] = None  # the machine's load then (a busy machine's measurement is not cached)
     cached: Optional[bool] = None  # read from the machine's cache, not measured by this bench process
 
 

@@ -10,7 +10,8 @@ from netpipe's protocol (the whole test set, eval mode, the centre view, the tra
 - batch: images per forward pass (BatchNorm's batch statistics in train mode depend on it: 004 scored its 1,000
   images in one pass).
 What training did differently (the seed's split, its kept epoch, its input scale) no evaluation can change: those
-stay named in the variant's deviations. The figure is measured with the seed's randomness drawn from `seed`.
+stay named in the variant's deviations. The figure is measured with the seed's randomness drawn from `seed` (dropout
+masks are drawn on the evaluating device: a CPU and a GPU give different masks, so figures differ by that noise).
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def measure(pl: Plan, model: nn.Module, data: Prepared, dev: torch.device) -> di
         out["reason"] = ("not measured: an image-folder copy of the test set does not keep the official order that "
                          "'the first N test images' means")
         return out
-    n = proto.get("test_images") or len(data.y_test)
+    n = min(proto.get("test_images") or len(data.y_test), len(data.y_test))
     if pl.eval_samples is not None:  # the quick check: a few images
         n = min(n, pl.eval_samples)
     x, y = torch.from_numpy(data.x_test[:n]), torch.from_numpy(np.asarray(data.y_test[:n]))
@@ -81,7 +82,10 @@ def measure(pl: Plan, model: nn.Module, data: Prepared, dev: torch.device) -> di
             v = (_views(x, pl, proto, gen) / 255.0 - mean) / std
         m = copy.deepcopy(model).train() if proto.get("mode") == "train" else model.eval()
         bs = proto.get("batch") or pl.net.eval.batch_size
+        chunks = list(v.split(bs))
+        if len(chunks) > 1 and len(chunks[-1]) == 1 and proto.get("mode") == "train":
+            chunks[-2:] = [torch.cat(chunks[-2:])]  # BatchNorm has no batch statistics of one image
         with torch.no_grad():
-            logits = torch.cat([_logits(m, v[i:i + bs].to(dev)) for i in range(0, n, bs)])
+            logits = torch.cat([_logits(m, c.to(dev)) for c in chunks])
     out.update(measured=True, top1=round(float((logits.argmax(1) == y).float().mean()), 6), n_test=n)
     return out

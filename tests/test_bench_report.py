@@ -158,6 +158,7 @@ def test_machine_peaks_are_measured_once_per_machine(tmp_path, monkeypatch):
     from pipeline import machine, speed
 
     monkeypatch.setenv("NETPIPE_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("NETPIPE_PEAK_MAX_LOAD", "1000")  # cache whatever the load (this suite keeps the CPUs busy)
     first = machine.machine_peak(torch.device("cpu"), ["fp32"], quick=True)
     assert first["cached"] is False and first["fp32"]["matmul_flops_per_s"] > 1e8 and first["measured"]
     again = machine.machine_peak(torch.device("cpu"), ["fp32"], quick=True)
@@ -165,6 +166,9 @@ def test_machine_peaks_are_measured_once_per_machine(tmp_path, monkeypatch):
     assert len(speed.read_cache("peaks")) == 1
     other = machine.machine_peak(torch.device("cpu"), ["fp32"], quick=False)  # another key: measured
     assert other["cached"] is False and len(speed.read_cache("peaks")) == 2
+    monkeypatch.setenv("NETPIPE_PEAK_MAX_LOAD", "-1")  # a busy machine: measured, used, not cached
+    busy = machine.machine_peak(torch.device("cpu"), ["fp32", "bf16"], quick=True)
+    assert busy["cached"] is False and len(speed.read_cache("peaks")) == 2
 
 
 def test_backend_table_gives_the_skip_reasons():
@@ -175,10 +179,13 @@ def test_backend_table_gives_the_skip_reasons():
         for prec in typing.get_args(params.Precision):
             on_gpu = bench.cannot_run(name, prec, cuda_torch=True, cuda_ort=True)
             assert (on_gpu is None) == (prec in row.precisions), (name, prec, on_gpu)
-            if prec not in row.precisions:
+            if prec in dict(row.why_not):
+                assert on_gpu == dict(row.why_not)[prec]
+            elif prec not in row.precisions:
                 assert on_gpu == f"{name} runs {'/'.join(row.precisions)} " + (
                     "(the exported files)" if row.runtime == "onnxruntime" else "(PyTorch's casts)") + f": no {prec} path"
-    assert bench.cannot_run("ort_cuda", "int8", cuda_torch=True, cuda_ort=False) == bench.NO_ORT_CUDA
+    assert "no int8 kernels for QDQ graphs" in bench.cannot_run("ort_cuda", "int8", cuda_torch=True, cuda_ort=True)
+    assert bench.cannot_run("ort_cuda", "fp16", cuda_torch=True, cuda_ort=False) == bench.NO_ORT_CUDA
     assert bench.cannot_run("torch_cuda_graph", "fp32", cuda_torch=False, cuda_ort=True) == "no CUDA device"
     assert "needs a CUDA device" in bench.cannot_run("torch_eager", "fp16", cuda_torch=False, cuda_ort=False)
     assert bench.cannot_run("ort_cpu", "int8", cuda_torch=False, cuda_ort=False) is None

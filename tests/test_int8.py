@@ -109,3 +109,43 @@ def test_int8_drop_over_the_limit_is_marked_with_a_warning(pl, capsys):
     out = quantize.check(paths.onnx(SMALL, "int8"), perfect, x_test, y_test, pl, mean, std, export.ort_forward, 8, 0.0)
     assert out["within_max_drop"] is False and out["drop_pp"]["top1"] > pl.export.int8_max_drop_pp
     assert f"int8 top-1 is {out['drop_pp']['top1']:.2f} pp below the fp32 file's" in capsys.readouterr().err
+
+
+def _input_scale(path: Path) -> float:
+    """The scale of the QuantizeLinear that reads the graph's input: the calibrated range of the input images."""
+    model = onnx.load(str(path))
+    node = next(n for n in model.graph.node if n.op_type == "QuantizeLinear" and n.input[0] == model.graph.input[0].name)
+    return float(_initializers(path)[node.input[1]])
+
+
+def test_calibration_folds_in_every_batch(pl, tmp_path):
+    """Ten calibration batches, the widest-ranged images in the first: the input's scale is theirs, so no batch was
+    dropped (onnxruntime's CalibMaxIntermediateOutputs dropped every 8 batches' data: 'No data is collected')."""
+    data = load_prepared(pl.dataset)
+    mean, std = norm_tensors(pl, torch.device("cpu"))
+    x = quantize.calibration_images(pl, data.x_train, 32, mean, std)
+    wide = x * 3.0  # a batch no other one reaches
+    many = np.concatenate([wide] + [x] * 9)
+    assert len(many) == 10 * quantize.CALIBRATION_BATCH
+    quantize.quantize(paths.onnx(SMALL), tmp_path / "many.onnx", many, pl.export)
+    quantize.quantize(paths.onnx(SMALL), tmp_path / "wide.onnx", wide, pl.export)
+    quantize.quantize(paths.onnx(SMALL), tmp_path / "plain.onnx", x, pl.export)
+    assert _input_scale(tmp_path / "many.onnx") == pytest.approx(_input_scale(tmp_path / "wide.onnx"), rel=1e-6)
+    assert _input_scale(tmp_path / "many.onnx") > 2 * _input_scale(tmp_path / "plain.onnx")
+
+
+def test_a_fixed_batch_model_is_calibrated_in_its_own_batch(pl, tmp_path):
+    """export.dynamic_batch: false: the fp32 graph takes batches of one; calibration feeds it so."""
+    from pipeline.model import load_model
+
+    model, ck = load_model(pl, torch.device("cpu"))
+    size = pl.net.input_size
+    ex = pl.export.model_copy(update={"dynamic_batch": False})
+    proto = export._export(model, ex, (int(ck["in_channels"]), size, size), dynamo=False)
+    onnx.save(proto, str(tmp_path / "fixed.onnx"))
+    data = load_prepared(pl.dataset)
+    mean, std = norm_tensors(pl, torch.device("cpu"))
+    quantize.quantize(tmp_path / "fixed.onnx", tmp_path / "fixed.int8.onnx",
+                      quantize.calibration_images(pl, data.x_train, 5, mean, std), ex)
+    sess = runtime.session(tmp_path / "fixed.int8.onnx", provider_list=["CPUExecutionProvider"])
+    assert sess.get_inputs()[0].shape[0] == 1

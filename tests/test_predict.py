@@ -772,6 +772,10 @@ def test_a_fresh_clone_predicts_with_the_shipped_model_and_names_it(summary_dir,
     assert r.returncode == 0 and one_line(r.stderr).startswith(
         f"netpipe: models/{SMALL}.onnx (the best cifar10 model in artifacts/summary.json) not found; using "
         "pretrained/cifar10.onnx")
+    r = netpipe("predict", images["png"], "--precision", "int8", cwd=summary_dir)  # the shipped model is one file
+    assert r.returncode == 2 and one_line(r.stderr) == (
+        "netpipe: error: --precision int8: no trained model in models/, and the model shipped with netpipe "
+        "(pretrained/cifar10.onnx) is one file: drop --precision to use it")
     r = netpipe("predict", images["png"], "--dataset", "mnist", cwd=summary_dir)  # none shipped for mnist
     assert r.returncode == 1 and one_line(r.stderr) == ("netpipe: error: models/alexnet_mnist.onnx (the best mnist "
                                                         "model in artifacts/summary.json) not found: run `dvc repro`, "

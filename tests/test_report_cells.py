@@ -43,12 +43,15 @@ VARIANTS = {
 SEED_REFERENCE = {  # params `nets.VARIANT.seed_reference`, set here so that the figures stay distinct
     "alexnet_cifar": {"doc": "000", "top1": 0.8063, "n_test": 10000, "note": "a comparable figure",
                       "protocol": {"mode": "train", "view": "random_crop", "mean": "test_set", "batch": 64}},
-    "alexnet_thinner_4": {"doc": "002", "params": 5488106, "top1": None, "note": "a parameter count, no figure"},
-    "googlenet_cifar_aux": {"doc": "003", "top1": 0.8845, "comparable": False, "note": "another setup"},
-    "alexnet_cifar_drop05": {"doc": "000", "top1": 0.7853, "note": "never run here"},
+    "alexnet_thinner_4": {"doc": "002", "params": 5488106, "top1": None, "note": "a parameter count, no figure",
+                          "protocol": None},
+    "googlenet_cifar_aux": {"doc": "003", "top1": 0.8845, "comparable": False, "note": "another setup",
+                            "protocol": None},
+    "alexnet_cifar_drop05": {"doc": "000", "top1": 0.7853, "note": "never run here", "protocol": None},
     "alexnet_mnist": {"doc": "004", "top1": 0.988, "note": "5 crops",
                       "protocol": {"test_images": 1000, "mode": "train", "batch": 1000}},  # evaluated before: no figure
-    "alexnet_mnist_bn": {"doc": "004", "params": 11111111, "top1": None, "note": "another parameter count"},
+    "alexnet_mnist_bn": {"doc": "004", "params": 11111111, "top1": None, "note": "another parameter count",
+                         "protocol": None},
 }
 TRAIN = {  # TrainSummary figures; "curve_seconds": the per-epoch seconds of artifacts/train/VARIANT.csv (None: no csv)
     "alexnet_cifar": dict(params=3246154, epochs=80, best_epoch=67, val_top1=0.8333, train_seconds=5123.4,
