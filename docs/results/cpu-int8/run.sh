@@ -29,10 +29,9 @@ s = s.replace(anchor, """  alexnet_thinner_4_e8:  # CUT for one session's CPU ti
       schedule: {name: multistep, milestones: [5, 7], gamma: 0.1}
 
 """ + anchor, 1)
-b0 = s.index("\nbench:\n")
-b1 = s.index("\n  batch_sizes:", b0)
 s = s.replace("  batch_sizes: [1, 8, 64, 256]", "  batch_sizes: [1, 256]", 1)
 s = s.replace("  backends: [ort_cuda, ort_cpu, torch_eager, torch_compile, torch_cuda_graph]", "  backends: [ort_cpu, torch_eager]", 1)
+s = s.replace("  precisions: [fp32, fp16, bf16, int8]", "  precisions: [fp32, bf16, int8]", 1)
 open("params.yaml", "w").write(s)
 PY
 mkdir -p models data/prepared artifacts/train
@@ -43,10 +42,10 @@ V=alexnet_thinner_4_e8
 for cmd in "netpipe evaluate $V" "netpipe export $V" "netpipe bench $V"; do
   echo "+ $cmd   ($(date -u +%FT%TZ), commit $(git rev-parse --short HEAD))"; /usr/bin/time -f "%e s wall" $cmd
 done 2>&1 | grep -v "it/s\]\|step/s\]\|s/it\]" | tee "$OUT/log.txt"
-cp artifacts/metrics/$V.json artifacts/export/$V.json artifacts/bench/$V.json artifacts/train/$V.json "$OUT/"
+cp artifacts/metrics/$V.json "$OUT/metrics.json"; cp artifacts/export/$V.json "$OUT/export.json"; cp artifacts/bench/$V.json "$OUT/bench.json"; cp artifacts/train/$V.json "$OUT/"
 sed -i 's/int8_activations: quint8/int8_activations: qint8/' params.yaml
 mkdir -p "$OUT/qint8"
 { echo "+ netpipe export $V   (export.int8_activations: qint8)"; /usr/bin/time -f "%e s wall" netpipe export $V;
   echo "+ netpipe bench $V   (export.int8_activations: qint8)"; /usr/bin/time -f "%e s wall" netpipe bench $V; } 2>&1 \
   | grep -v "it/s\]\|step/s\]\|s/it\]" | tee "$OUT/qint8/log.txt"
-cp artifacts/export/$V.json artifacts/bench/$V.json "$OUT/qint8/"
+cp artifacts/export/$V.json "$OUT/qint8/export.json"; cp artifacts/bench/$V.json "$OUT/qint8/bench.json"
