@@ -65,10 +65,11 @@ def augment(x: torch.Tensor, aug: AugmentParams, input_size: int, generator: tor
     if aug.flip:
         flip = torch.rand(n, device=dev, generator=generator) < 0.5
         cols = torch.where(flip[:, None], cols.flip(1), cols)
-    idx_n = torch.arange(n, device=dev)[:, None, None]
-    # gather: out[n, c, i, j] = x[n, c, rows[n, i], cols[n, j]]
-    out = x.permute(0, 2, 3, 1)[idx_n, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
-    out = jitter(out.contiguous(), aug.brightness, aug.contrast, generator)
+    # out[n, c, i, j] = x[n, c, rows[n, i], cols[n, j]]: one gather along the flattened pixels, the same index for
+    # every channel (advanced indexing over (n, i, j) with a channels-last permute cost 1.3-1.8x as much per batch)
+    idx = (rows[:, :, None] * wp + cols[:, None, :]).view(n, 1, crop * crop).expand(n, x.shape[1], crop * crop)
+    out = x.reshape(n, x.shape[1], hp * wp).gather(2, idx).view(n, x.shape[1], crop, crop)
+    out = jitter(out, aug.brightness, aug.contrast, generator)
     return resize(out, input_size)
 
 

@@ -26,7 +26,7 @@ from tests.benchmarks.test_train_speed import STEPS, _project  # noqa: E402
 from tests.conftest import _cwd  # noqa: E402
 
 BATCH = {"alexnet_thinner_4": 64, "alexnet_keras": 64, "googlenet_cifar": 32, "alexnet_mnist_bn": 32}
-ROUNDS = 5
+ROUNDS = int(__import__("os").environ.get("ROUNDS", "5"))
 
 
 def plain_setup(p, variant, d):
