@@ -21,7 +21,7 @@ s = s.replace("datasets: [cifar10, mnist]", "datasets: [cifar10]")
 anchor = "  # ---- 001: torchvision AlexNet"
 s = s.replace(anchor, """  alexnet_thinner_4_e8:  # CUT for one session's CPU time: alexnet_thinner_4_short's recipe over 8 epochs (x0.1 at 5 and 7)
     <<: *thinner_4
-    seed_reference: {doc: "002", params: 5488106, top1: null, note: "no figure stated; an 8-epoch cut for int8 checks"}
+    seed_reference: {doc: "002", params: 5488106, top1: null, protocol: null, note: "no figure stated; an 8-epoch cut for int8 checks"}
     train:
       <<: *keras_train
       epochs: 8
@@ -40,7 +40,7 @@ cp "$SRC"/artifacts/train/alexnet_thinner_4_e8.{csv,json} artifacts/train/
 git diff params.yaml > "$OUT/params.diff"
 V=alexnet_thinner_4_e8
 for cmd in "netpipe evaluate $V" "netpipe export $V" "netpipe bench $V"; do
-  echo "+ $cmd   ($(date -u +%FT%TZ), commit $(git rev-parse --short HEAD))"; /usr/bin/time -f "%e s wall" $cmd
+  echo "+ $cmd   ($(date -u +%FT%TZ), commit $(git rev-parse --short HEAD))"; /usr/bin/time -f "%e s wall" $cmd || exit 1
 done 2>&1 | grep -v "it/s\]\|step/s\]\|s/it\]" | tee "$OUT/log.txt"
 cp artifacts/metrics/$V.json "$OUT/metrics.json"; cp artifacts/export/$V.json "$OUT/export.json"; cp artifacts/bench/$V.json "$OUT/bench.json"; cp artifacts/train/$V.json "$OUT/"
 sed -i 's/int8_activations: quint8/int8_activations: qint8/' params.yaml
