@@ -262,6 +262,7 @@ class ExportParams(Strict):
     int8_calibration_method: Literal["minmax", "entropy", "percentile"] = "minmax"
     int8_per_channel: bool = True  # weights quantised per output channel
     int8_activations: Literal["qint8", "quint8"] = "quint8"
+    int8_reduce_range: bool = True  # 7-bit weights: no u8s8 saturation on CPUs without VNNI (docs/results/cpu-int8)
     int8_max_drop_pp: float = Field(0.5, ge=0)  # int8 top-1 (single or multi-crop) below fp32's by more: marked
 
 

@@ -85,6 +85,7 @@ def quantize(src: Path, dst: Path, x_cal: np.ndarray, ex: ExportParams) -> None:
         # max per tensor and batch, so memory stays small without it
         quantize_static(str(pre), str(dst), _reader(x_cal, src_proto.graph.input[0].name, batch, fixed),
                         quant_format=QuantFormat.QDQ, per_channel=ex.int8_per_channel, activation_type=act,
+                        reduce_range=ex.int8_reduce_range,
                         weight_type=QuantType.QInt8, calibrate_method=method,
                         calibration_providers=["CPUExecutionProvider"])
     proto, meta = onnx.load(str(dst)), {p.key: p.value for p in src_proto.metadata_props}
@@ -114,7 +115,8 @@ def check(path: Path, fp32_acc: dict, x_test: np.ndarray, y_test: np.ndarray, pl
               f"(export.int8_max_drop_pp = {ex.int8_max_drop_pp:g}): the file is kept and marked", file=sys.stderr)
     return {"path": str(path), "bytes": path.stat().st_size, "method": INT8_METHOD,
             "calibration": {"images": n_cal, "split": "train", "method": ex.int8_calibration_method,
-                            "per_channel": ex.int8_per_channel, "activations": ex.int8_activations, "weights": "qint8"},
+                            "per_channel": ex.int8_per_channel, "activations": ex.int8_activations,
+                            "weights": "qint8, 7-bit (reduce_range)" if ex.int8_reduce_range else "qint8"},
             "provider": sess.get_providers()[0], "accuracy": {**acc, "n_test": len(y_test)}, "drop_pp": drop,
             "max_drop_pp": ex.int8_max_drop_pp, "within_max_drop": ok,
             "quantize_seconds": round(quant_seconds, 3), "eval_seconds": round(time.perf_counter() - t0, 3)}
