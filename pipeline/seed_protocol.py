@@ -24,6 +24,7 @@ from torch import nn
 
 from . import transforms
 from .data import Prepared
+from .params import AugmentParams
 from .plan import Plan
 
 
@@ -41,13 +42,9 @@ def _views(x: torch.Tensor, pl: Plan, proto: dict, gen: torch.Generator) -> torc
     ev, size = pl.net.eval, pl.net.input_size
     if proto.get("view", "single") == "single":
         v = transforms.center_crop(x, ev, size)
-    else:
-        x = transforms.eval_view(x, ev)
-        n, _, h, w = x.shape
-        oy = torch.randint(0, h - ev.crop + 1, (n,), generator=gen)
-        ox = torch.randint(0, w - ev.crop + 1, (n,), generator=gen)
-        v = torch.stack([x[i, :, oy[i]:oy[i] + ev.crop, ox[i]:ox[i] + ev.crop] for i in range(n)])
-        v = transforms.resize(v, size)
+    else:  # one random crop of eval.crop pixels per image, no flip: training's per-image crop (transforms.augment)
+        v = transforms.augment(transforms.eval_view(x, ev), AugmentParams(crop_padding=0, crop=ev.crop, flip=False),
+                               size, gen)
     return v
 
 
