@@ -180,11 +180,10 @@ def _speed_row(name: str, v: dict, big: Optional[int]) -> list[str]:
     every backend and precision the bench measured (each one's figures: the latency table below)."""
     lat = {k: per for k, per in v["latency"].items() if per}
     at1 = [(per["1"]["p50_ms"], k) for k, per in lat.items() if per.get("1") and per["1"]["p50_ms"] is not None]
-    thr = [(per[max(per, key=int)]["images_per_s"], k, max(per, key=int)) for k, per in lat.items()
-           if per[max(per, key=int)]["images_per_s"] is not None]
-    sizes = ", ".join(f"{p} {_bytes(v[key])}" for p, key in (("fp16", "onnx_fp16_bytes"),) if v.get(key))
-    if v.get("int8"):
-        sizes = ", ".join(x for x in (sizes, f"int8 {_bytes(v['int8']['bytes'])}") if x)
+    largest = {k: max(per, key=int) for k, per in lat.items()}
+    thr = [(lat[k][b]["images_per_s"], k, b) for k, b in largest.items() if lat[k][b]["images_per_s"] is not None]
+    sizes = ", ".join(([f"fp16 {_bytes(v['onnx_fp16_bytes'])}"] if v.get("onnx_fp16_bytes") else [])
+                      + ([f"int8 {_bytes(v['int8']['bytes'])}"] if v.get("int8") else []))
     fast = min(at1) if at1 else None
     most = max(thr) if thr else None
     return [name, _count(v["flops_per_image"]), _bytes(v["onnx_bytes"]) + (f" ({sizes})" if sizes else ""),
