@@ -1,8 +1,6 @@
 # the CPU's kind: CI runs on machines with native bf16 (AMX or AVX512-BF16) and on machines without (AVX2 only)
 import pytest
 
-_CPU_DEPENDENT = pytest.StashKey[list]()
-
 
 def _cpu_kind() -> str:
     from pipeline import speed
@@ -14,20 +12,33 @@ def pytest_report_header(config):
     return f"CPU: {_cpu_kind()}"
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config):
+    """`-n auto` (pyproject's addopts): one process when benchmarking (pytest-benchmark measures nothing under
+    xdist, and two processes on two cores would time each other); otherwise xdist's own count."""
+    return 0 if config.getoption("benchmark_only", False) else None
+
+
 @pytest.fixture
-def cpu_kind(request, record_property) -> str:
+def cpu_kind(record_property) -> str:
     """For a test whose assertions depend on the CPU's abilities: the kind it ran on, named in the test's report
-    properties and in the run's closing summary."""
+    properties and counted in the run's closing summary (from the reports, so under xdist too)."""
     kind = _cpu_kind()
     record_property("cpu_kind", kind)
-    request.config.stash.setdefault(_CPU_DEPENDENT, []).append(request.node.nodeid)
     return kind
 
 
+_RAN: list[str] = []  # node ids of the tests that took cpu_kind, from their reports (the workers' ones under xdist)
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "call" and any(k == "cpu_kind" for k, _ in report.user_properties):
+        _RAN.append(report.nodeid)
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    ran = config.stash.get(_CPU_DEPENDENT, [])
-    if ran:
-        terminalreporter.write_line(f"{len(ran)} CPU-dependent tests ran on a CPU with {_cpu_kind()}")
+    if _RAN:
+        terminalreporter.write_line(f"{len(_RAN)} CPU-dependent tests ran on a CPU with {_cpu_kind()}")
 
 
 # data fixtures

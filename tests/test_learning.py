@@ -57,6 +57,7 @@ def learn(root, variant: str, batch: int, steps: int, epochs: int, n_test: int =
             node = node[k]
         node[last] = value
     raw["nets"] = {variant: net}
+    raw["export"]["int8_calibration_images"] = 64  # tests/test_int8.py checks calibration
     (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     with _cwd(root):
         p = params.load("params.yaml")

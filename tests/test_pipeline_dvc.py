@@ -46,7 +46,7 @@ def _params(root: Path) -> dict:
     nets["alexnet_mnist"]["train"]["batch_size"] = 4
     nets["alexnet_cifar"]["options"]["pool_stride"] = 2  # the compact version keeps files small
     raw["nets"] = nets
-    raw["export"].update({"parity_samples": 4})
+    raw["export"].update({"parity_samples": 4, "int8_calibration_images": 16})  # tests/test_int8.py: calibration
     raw["bench"] = {"batch_sizes": [1, 4], "warmup": 1, "iterations": 3, "backends": ["ort_cpu", "torch_eager"],
                     "precisions": ["fp32"]}
     return raw
