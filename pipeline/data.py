@@ -419,9 +419,43 @@ def _decode_folder(path: Path, entries: dict, on_bad: str, channels: int, md5s: 
     return Raw(x[tr], labels[tr], x[te], labels[te], classes, md5s, skipped=int((~keep).sum()))
 
 
+JPEG_CHUNK = 2048  # images read, then decoded in one torchvision call
+
+
+def _rgb_jpegs(blobs: list[bytes], max_pixels: Optional[int]) -> list[Optional[np.ndarray]]:
+    """Each JPEG among `blobs` as (3, H, W) uint8 RGB through torchvision's libjpeg-turbo decoder, in one call;
+    None where PIL is to decode it (not a JPEG, not 1 or 3 components, unreadable, or over PIL's decompression-bomb
+    limit: PIL then says why). Bitwise PIL's own pixels (checked on all 60,000 CIFAR-10 JPEGs) at a fraction of the
+    time: PIL parses each header in Python."""
+    import torch
+    from torchvision.io import ImageReadMode, decode_jpeg
+
+    out: list[Optional[np.ndarray]] = [None] * len(blobs)
+    idx = [i for i, b in enumerate(blobs) if b.startswith(b"\xff\xd8\xff")]
+    if not idx:
+        return out
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the bytes are not writable: torch warns, decode_jpeg only reads them
+        tensors = [torch.frombuffer(blobs[i], dtype=torch.uint8) for i in idx]
+        try:
+            imgs = decode_jpeg(tensors, mode=ImageReadMode.UNCHANGED)
+        except RuntimeError:  # one of them is unreadable: each on its own, so PIL names the bad ones
+            imgs = []
+            for t in tensors:
+                try:
+                    imgs.append(decode_jpeg(t, mode=ImageReadMode.UNCHANGED))
+                except RuntimeError:
+                    imgs.append(None)
+    for i, img in zip(idx, imgs):
+        if img is not None and img.shape[0] in (1, 3) and not (max_pixels and img.shape[1] * img.shape[2] > max_pixels):
+            out[i] = img.expand(3, -1, -1).numpy()  # grey: the one channel three times, as PIL's convert("RGB")
+    return out
+
+
 def _decode_images(items: list[_Item], channels: int, on_bad: str) -> tuple[np.ndarray, np.ndarray]:
     """Decode in `order` (sequential reads of a compressed archive) into one (N, C, H, W) array; returns it and
-    the mask of images kept. The first image decoded sets the size."""
+    the mask of images kept. The first image decoded sets the size. RGB JPEGs go through torchvision in chunks
+    (_rgb_jpegs), everything else and every image it leaves through PIL."""
     from PIL import Image
     from tqdm import tqdm
 
@@ -430,31 +464,40 @@ def _decode_images(items: list[_Item], channels: int, on_bad: str) -> tuple[np.n
     keep = np.ones(len(items), dtype=bool)
     order = sorted(range(len(items)), key=lambda i: items[i].order)
     bad = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError, Image.DecompressionBombWarning)
-    with warnings.catch_warnings():
+    bar = tqdm(total=len(items), desc="decoding images", unit="img", file=sys.stderr, disable=len(items) < PROGRESS_MIN)
+    with bar, warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
-        for i in tqdm(order, desc="decoding images", unit="img", file=sys.stderr, disable=len(items) < PROGRESS_MIN):
-            it = items[i]
-            try:
-                data = it.read()
-            except _ARCHIVE_ERRORS as exc:  # the file or archive is unreadable, not just the image
-                raise DataError(f"{it.name}: cannot read ({type(exc).__name__}: {exc}; "
-                                "truncated or corrupt archive?)") from None
-            try:
-                with Image.open(io.BytesIO(data), formats=PIL_FORMATS) as im:
-                    arr = np.asarray(im.convert(mode))
-            except bad as exc:
-                if on_bad == "skip":
-                    keep[i] = False
-                    continue
-                raise DataError(f"{it.name}: unreadable image ({type(exc).__name__}: {exc}); "
-                                "set on_bad_image: skip to leave such images out") from None
-            arr = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
-            if x is None:
-                x, first = np.empty((len(items), *arr.shape), dtype=np.uint8), it.name
-            elif arr.shape != x.shape[1:]:
-                raise DataError(f"{it.name}: image is {arr.shape[2]}x{arr.shape[1]} but {first} is "
-                                f"{x.shape[3]}x{x.shape[2]} (WxH); all images must have the same size")
-            x[i] = arr
+        for start in range(0, len(order), JPEG_CHUNK):
+            chunk = order[start:start + JPEG_CHUNK]
+            blobs = [_read_item(items[i]) for i in chunk]
+            fast = _rgb_jpegs(blobs, Image.MAX_IMAGE_PIXELS) if channels == 3 else [None] * len(chunk)
+            for i, data, arr in zip(chunk, blobs, fast):
+                it = items[i]
+                bar.update()
+                if arr is None:
+                    try:
+                        with Image.open(io.BytesIO(data), formats=PIL_FORMATS) as im:
+                            arr = np.asarray(im.convert(mode))
+                    except bad as exc:
+                        if on_bad == "skip":
+                            keep[i] = False
+                            continue
+                        raise DataError(f"{it.name}: unreadable image ({type(exc).__name__}: {exc}); "
+                                        "set on_bad_image: skip to leave such images out") from None
+                    arr = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+                if x is None:
+                    x, first = np.empty((len(items), *arr.shape), dtype=np.uint8), it.name
+                elif arr.shape != x.shape[1:]:
+                    raise DataError(f"{it.name}: image is {arr.shape[2]}x{arr.shape[1]} but {first} is "
+                                    f"{x.shape[3]}x{x.shape[2]} (WxH); all images must have the same size")
+                x[i] = arr
     if x is None:
         raise DataError(f"no readable images ({len(items)} skipped, e.g. {items[0].name})")
     return x, keep
+
+
+def _read_item(it: _Item) -> bytes:
+    try:
+        return it.read()
+    except _ARCHIVE_ERRORS as exc:  # the file or archive is unreadable, not just the image
+        raise DataError(f"{it.name}: cannot read ({type(exc).__name__}: {exc}; truncated or corrupt archive?)") from None

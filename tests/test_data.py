@@ -446,3 +446,32 @@ def test_quick_subset_spreads_over_classes():
     assert len(idx) == 500 and len(set(idx.tolist())) == 500 and idx.max() < len(y)
     assert np.bincount(y[idx], minlength=10).tolist() == [50] * 10
     assert spread(7, None).tolist() == list(range(7)) and spread(7, 70).tolist() == list(range(7))
+
+
+def test_jpegs_decode_to_pils_pixels_or_are_left_to_pil():
+    """RGB and grey JPEGs decode through torchvision to exactly PIL's RGB pixels (one batched call, a bad one among
+    them); a truncated JPEG, a CMYK one, a PNG and one over the pixel limit are left to PIL (None), which decodes
+    them or names what is wrong."""
+    import io
+
+    from PIL import Image
+
+    from pipeline.data import _rgb_jpegs
+
+    rng = np.random.default_rng(0)
+
+    def enc(arr, fmt="JPEG", mode=None):
+        buf = io.BytesIO()
+        Image.fromarray(arr, mode).save(buf, fmt)
+        return buf.getvalue()
+
+    rgb, grey = enc(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)), enc(rng.integers(0, 256, (32, 32), dtype=np.uint8))
+    cmyk = enc(rng.integers(0, 256, (32, 32, 4), dtype=np.uint8), mode="CMYK")
+    png = enc(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8), "PNG")
+    blobs = [rgb, rgb[: len(rgb) // 2], grey, cmyk, png]
+    out = _rgb_jpegs(blobs, Image.MAX_IMAGE_PIXELS)
+    assert [o is None for o in out] == [False, True, False, True, True]
+    for blob, arr in zip(blobs, out):
+        if arr is not None:
+            assert np.array_equal(arr, np.asarray(Image.open(io.BytesIO(blob)).convert("RGB")).transpose(2, 0, 1))
+    assert _rgb_jpegs([rgb], 32 * 32 - 1) == [None]  # over the limit: PIL raises its DecompressionBomb error
