@@ -1,6 +1,6 @@
 """pytest-benchmark: the int8 ONNX file against the fp32 one and PyTorch's fastest CPU path, in one bench run.
 
-    .venv/bin/pytest tests/benchmarks/test_int8_speed.py --benchmark-only --benchmark-json=docs/results/cpu-int8/bench.json
+    .venv/bin/pytest tests/benchmarks/test_int8_speed.py --benchmark-only --benchmark-json=docs/results/cpu-int8-speed/benchmark-MACHINE.json
 
 `netpipe bench` itself (bench.run) on alexnet_thinner_4 of the tiny pipeline project (tests/conftest.py; the
 weights of a 2-step run: speed does not depend on them), backends ort_cpu and torch_eager, precisions fp32, int8
@@ -50,8 +50,8 @@ def test_int8_vs_fp32_and_pytorch(benchmark, pipeline_project, tmp_path):
     info = {"variant": VARIANT, "cpu": out["machine"]["cpu"], "bf16_native": speed.bf16_native(),
             "int8_dot_product": _int8_dot_product(), "skipped": out["skipped"]}
     for b in map(str, BATCHES):
-        ips = {f"{backend}_{prec}": r[b]["images_per_s"] for backend, per in res.items() for prec, rr in per.items()
-               for bb, r in {b: rr.get(b)}.items() if r}
+        ips = {f"{backend}_{prec}": per[prec][b]["images_per_s"] for backend, per in res.items() for prec in per
+               if b in per[prec]}
         torch_best = max(v for k, v in ips.items() if k.startswith("torch_"))
         info[f"batch_{b}"] = {"images_per_s": {k: round(v, 1) for k, v in ips.items()},
                               "int8_vs_ort_fp32": round(ips["ort_cpu_int8"] / ips["ort_cpu_fp32"], 2),

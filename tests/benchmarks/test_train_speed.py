@@ -1,6 +1,6 @@
 """pytest-benchmark: netpipe's CPU training speed against a plain fp32 PyTorch loop, in one run.
 
-    .venv/bin/pytest tests/benchmarks/test_train_speed.py --benchmark-only --benchmark-json=docs/results/cpu-train-speed.json
+    .venv/bin/pytest tests/benchmarks/test_train_speed.py --benchmark-only --benchmark-json=docs/results/cpu-train-speed/benchmark-MACHINE.json
 
 For each variant: the same network (its registered builder and options), batch and data (a real prepared dataset
 of generated images). netpipe's side is `train.run` itself (its loop with the recipe's augmentation, and the
