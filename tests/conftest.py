@@ -12,6 +12,21 @@ def pytest_report_header(config):
     return f"CPU: {_cpu_kind()}"
 
 
+def pytest_configure(config):
+    """netpipe's per-machine measurement caches (speed choices, peaks) in a folder of this run's own, shared by its
+    xdist workers and the commands they start: never the user's ~/.cache/netpipe, which a measurement taken while
+    other tests load the CPUs would skew."""
+    import os
+    import tempfile
+
+    if not hasattr(config, "workerinput"):  # the controller (or the only process): workers inherit it
+        os.environ["NETPIPE_CACHE_DIR"] = tempfile.mkdtemp(prefix="netpipe-test-cache-")
+    elif "OMP_NUM_THREADS" not in os.environ:
+        # an xdist worker: its share of the cores for PyTorch (read when torch is first imported, after this), and
+        # for the commands it starts; N workers of (cores) threads each would oversubscribe the CPU N times
+        os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // config.workerinput["workercount"]))
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_auto_num_workers(config):
     """`-n auto` (pyproject's addopts): one process when benchmarking (pytest-benchmark measures nothing under

@@ -456,7 +456,7 @@ def test_jpegs_decode_to_pils_pixels_or_are_left_to_pil():
 
     from PIL import Image
 
-    from pipeline.data import _rgb_jpegs
+    from pipeline.image_folder import _jpeg_size, _rgb_jpegs
 
     rng = np.random.default_rng(0)
 
@@ -475,3 +475,8 @@ def test_jpegs_decode_to_pils_pixels_or_are_left_to_pil():
         if arr is not None:
             assert np.array_equal(arr, np.asarray(Image.open(io.BytesIO(blob)).convert("RGB")).transpose(2, 0, 1))
     assert _rgb_jpegs([rgb], 32 * 32 - 1) == [None]  # over the limit: PIL raises its DecompressionBomb error
+    # a small file whose header declares 30000x30000 is left to PIL from its header, never decoded here
+    i = rgb.index(b"\xff\xc0")
+    huge = rgb[:i + 5] + (30000).to_bytes(2, "big") * 2 + rgb[i + 9:]
+    assert _jpeg_size(huge) == (30000, 30000) and _jpeg_size(rgb) == (32, 32)
+    assert _rgb_jpegs([huge], Image.MAX_IMAGE_PIXELS) == [None]

@@ -2,7 +2,7 @@
 valid Params or a one-line ParamsError (exit code 2): never another exception, a hang or a traceback.
 
 Bounded for the suite; for a release check run more cases:
-    NETPIPE_FUZZ_EXAMPLES=20000 pytest tests/test_fuzz_params.py tests/test_fuzz_predict.py
+    NETPIPE_FUZZ_EXAMPLES=20000 pytest -n 0 -s tests/test_fuzz_params.py tests/test_fuzz_predict.py
 """
 
 from __future__ import annotations
@@ -100,7 +100,8 @@ def _try(load, arg, counts: dict) -> None:
 
 
 def _report(what: str, counts: dict, capsys) -> None:
-    """Printed in every run (not only with -s); at least 100 cases (or all NETPIPE_FUZZ_EXAMPLES) were tried."""
+    """Printed in every run in one process (pytest -n 0: xdist workers print nowhere), not only with -s; at least
+    100 cases (or all NETPIPE_FUZZ_EXAMPLES) were tried."""
     with capsys.disabled():
         print(f"\nparams fuzz, {what}: {counts['ok'] + counts['error']} cases, {counts['ok']} valid, "
               f"{counts['error']} one-line errors")

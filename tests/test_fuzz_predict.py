@@ -6,11 +6,11 @@ nothing else there: never another exception, a warning, a hang or a crash.
 
 The cases run in-process through predict.classify (the function `netpipe predict` runs, with the real session of
 the tiny project's exported model); a few go through the real console script, many files in one run. The number
-of cases tried is printed by test_fuzz_counts_reported, in every run.
+of cases tried is printed by test_fuzz_counts_reported, in every run in one process (pytest -n 0).
 
 Bounded for the suite (NETPIPE_FUZZ_EXAMPLES, default 100 cases per fuzzer, a few seconds); for a release check
 run more, e.g.
-    NETPIPE_FUZZ_EXAMPLES=20000 pytest -s tests/test_fuzz_params.py tests/test_fuzz_predict.py
+    NETPIPE_FUZZ_EXAMPLES=20000 pytest -n 0 -s tests/test_fuzz_params.py tests/test_fuzz_predict.py
 """
 
 from __future__ import annotations
@@ -199,7 +199,8 @@ def check_case(model, workdir: Path, label: str, blob: bytes, ext: str, ten_crop
 
 
 def _report(what: str, counts: Counter, capsys) -> None:
-    """Printed in every run (not only with -s): how many cases, how many predictions and one-line errors, why."""
+    """Printed in every run in one process (pytest -n 0: xdist workers print nowhere), not only with -s: how many
+    cases, how many predictions and one-line errors, why."""
     reasons = ", ".join(f"{k[7:]} x{v}" for k, v in counts.most_common() if k.startswith("error: "))
     with capsys.disabled():
         print(f"\npredict fuzz, {what}: {counts['ok'] + counts['error']} cases, {counts['ok']} predictions, "
