@@ -21,10 +21,6 @@ def pytest_configure(config):
 
     if not hasattr(config, "workerinput"):  # the controller (or the only process): workers inherit it
         os.environ["NETPIPE_CACHE_DIR"] = tempfile.mkdtemp(prefix="netpipe-test-cache-")
-    elif "OMP_NUM_THREADS" not in os.environ:
-        # an xdist worker: its share of the cores for PyTorch (read when torch is first imported, after this), and
-        # for the commands it starts; N workers of (cores) threads each would oversubscribe the CPU N times
-        os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // config.workerinput["workercount"]))
 
 
 @pytest.hookimpl(optionalhook=True)
